@@ -1,0 +1,118 @@
+"""Variable constructors (dscalar, fmatrix, tensor, ...) and conversion of Python values to graph nodes."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+from aotgraph.graph.basic import Apply, Op, Variable
+from aotgraph.graph.rules import make_node
+from aotgraph.tensor.type import TensorType, normalize_dtype
+from aotgraph.tensor.var import TensorConstant, TensorVariable
+
+
+def tensor(dtype="floatX", shape: Sequence[int | None] = (), name: str | None = None, broadcastable=None):
+    """A symbolic input of `dtype` whose static shape is `shape` (None: any size; 1: broadcastable)."""
+    if broadcastable is not None:
+        shape = tuple(1 if b else None for b in broadcastable)
+    return TensorVariable(TensorType(dtype, shape), name=name)
+
+
+def _maker(dtype: str | None, ndim: int, doc: str):
+    def make(name: str | None = None, dtype: str | None = dtype):
+        return tensor(dtype or "floatX", (None,) * ndim, name=name)
+
+    make.__doc__ = doc
+    return make
+
+
+def _plural(single):
+    def make(*names):
+        if len(names) == 1 and isinstance(names[0], int):
+            return [single() for _ in range(names[0])]
+        if len(names) == 1 and isinstance(names[0], str) and "," in names[0]:
+            names = tuple(n.strip() for n in names[0].split(","))
+        return [single(n) for n in names]
+
+    return make
+
+
+_RANKS = {"scalar": 0, "vector": 1, "matrix": 2, "tensor3": 3, "tensor4": 4}
+_PREFIX = {"d": "float64", "f": "float32", "i": "int32", "l": "int64", "b": "int8", "w": "int16", "c": None}
+
+_constructors = {}
+for _kind, _ndim in _RANKS.items():
+    _constructors[_kind] = _maker(None, _ndim, f"A floatX {_kind}.")
+    for _p, _dt in _PREFIX.items():
+        if _dt is not None:
+            _constructors[_p + _kind] = _maker(_dt, _ndim, f"A {_dt} {_kind}.")
+for _name, _fn in list(_constructors.items()):
+    _fn.__name__ = _name
+    _constructors[_name + ("es" if _name.endswith("x") else "s")] = _plural(_fn)
+globals().update(_constructors)
+__all__ = ["tensor", "constant", "as_tensor_variable", "as_tensor", *_constructors]
+
+
+def constant(value, dtype=None, name: str | None = None) -> TensorConstant:
+    """A constant node holding a copy of `value` (numpy's dtype for it unless `dtype` is given)."""
+    if isinstance(value, Variable):
+        raise TypeError(f"constant() takes a value, not a symbolic variable ({value!r})")
+    data = np.array(value, dtype=None if dtype is None else normalize_dtype(dtype))
+    if data.dtype == object or data.dtype.kind in "USV":
+        raise TypeError(f"cannot make a tensor constant from {type(value).__name__} {value!r}")
+    if dtype is None and data.dtype.name not in ("bool",) and data.dtype.kind == "f" and isinstance(value, float):
+        from aotgraph.config import config
+
+        data = data.astype(config.floatX)
+    data.setflags(write=False)
+    return TensorConstant(TensorType(data.dtype, data.shape if data.ndim else ()), data, name=name)
+
+
+def as_tensor_variable(x, name: str | None = None, ndim: int | None = None) -> TensorVariable:
+    """`x` itself if it is a tensor variable, else a constant made from it."""
+    if isinstance(x, Apply):
+        if len(x.outputs) != 1:
+            raise TypeError(f"{x.op!r} has several outputs; pick one")
+        x = x.outputs[0]
+    if isinstance(x, Variable):
+        if not isinstance(x.type, TensorType):
+            raise TypeError(f"expected a tensor variable, got {x!r} of type {x.type}")
+        result = x
+    elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in _flatten(x)):
+        from aotgraph.tensor.shape import stack
+
+        result = stack([as_tensor_variable(e) for e in x])
+    else:
+        result = constant(x, name=name)
+    if ndim is not None and result.ndim != ndim:
+        raise TypeError(f"expected a {ndim}-d tensor, got {result!r} of type {result.type}")
+    return result
+
+
+as_tensor = as_tensor_variable
+
+
+def _flatten(seq):
+    for e in seq:
+        if isinstance(e, (list, tuple)):
+            yield from _flatten(e)
+        else:
+            yield e
+
+
+def is_python_scalar(x) -> bool:
+    return isinstance(x, numbers.Number) and not isinstance(x, np.generic)
+
+
+def apply(op: Op, *inputs) -> TensorVariable | list[TensorVariable]:
+    """Build a node of `op` over `inputs` (converted to tensors); one output bare, several as a list."""
+    node = make_node(op, [as_tensor_variable(i) for i in inputs])
+    return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+
+def type_error(op_name: str, message: str, *types) -> TypeError:
+    """A graph-construction error naming the op and its operands' types."""
+    listed = ", ".join(str(t) for t in types)
+    return TypeError(f"{op_name}: {message} (operand types: {listed})")
