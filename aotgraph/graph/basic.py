@@ -155,7 +155,9 @@ def ancestors(outputs: Iterable[Variable]) -> set[int]:
     return ids
 
 
-def clone_replace(outputs: Sequence[Variable], replace: dict[Variable, Variable], rebuild: Any = None) -> list[Variable]:
+def clone_replace(
+    outputs: Sequence[Variable], replace: dict[Variable, Variable], rebuild: Any = None
+) -> list[Variable]:
     """Copy the graph of `outputs` with variables in `replace` substituted.
 
     `rebuild(op, inputs, node)` makes the replacement node; by default the node

@@ -29,7 +29,7 @@ class ElemwiseInfo:
     params: tuple = ()  # names of op parameters passed to fn as keywords (e.g. cast's dtype)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def output_dtype(name: str, in_dtypes: tuple[str, ...], params: tuple = ()) -> str:
     """numpy's result dtype of elementwise op `name` on inputs of `in_dtypes`."""
     from aotgraph.graph.rules import RULES
@@ -122,5 +122,7 @@ def promote_python_scalars(name: str, inputs) -> list[Variable]:
         value = np.array(x, dtype=dtype)
         if isinstance(x, int) and not isinstance(x, bool) and value.dtype.kind in "iu" and int(value) != x:
             raise OverflowError(f"{name}: Python integer {x} is out of bounds for {target}")
-        result.append(constant(value))
+        weak = constant(value)
+        weak.python_scalar = x  # lets a rebuild with other operand types re-promote it
+        result.append(weak)
     return result

@@ -1,0 +1,121 @@
+"""`function()`: check the request, build a FunctionSpec, hand it to a backend, wrap the runtime Function."""
+
+from __future__ import annotations
+
+import pickle
+
+from aotgraph.compile.mode import LINKERS, get_mode
+from aotgraph.compile.spec import FunctionSpec, build_spec
+from aotgraph.config import config
+from aotgraph.graph.basic import Constant, Variable, toposort
+from aotgraph.graph.rules import rule_of
+from aotgraph.runtime import Function, InputSlot, ProfileStats
+from aotgraph.runtime.function import _MISSING
+
+
+def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
+             accept_inplace=False, name=None, rebuild_strict=True, allow_input_downcast=None, profile=None,
+             on_unused_input="raise") -> Function:
+    """Compile `outputs` as a function of `inputs` (Theano's `theano.function`, same parameters and meaning)."""
+    recipe = Recipe(dict(
+        inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
+        no_default_updates=no_default_updates, accept_inplace=accept_inplace, name=name,
+        rebuild_strict=rebuild_strict, allow_input_downcast=allow_input_downcast, profile=profile,
+        on_unused_input=on_unused_input,
+    ))
+    return recipe.load()
+
+
+def compile_spec(spec: FunctionSpec, mode=None, profile=None, origin=None) -> Function:
+    """Bind a spec to a backend's thunk and to the live shared containers."""
+    mode = get_mode(mode)
+    if profile is True:
+        profile = ProfileStats(message=spec.name or "")
+    elif profile not in (None, False) and not isinstance(profile, ProfileStats):
+        raise TypeError(f"profile must be None, True or a ProfileStats, got {profile!r}")
+    label = spec.name or "<unnamed>"
+    thunk = LINKERS[mode.linker](spec, label)
+    return bind(spec, thunk, profile or None, origin)
+
+
+def bind(spec: FunctionSpec, thunk, profile=None, origin=None) -> Function:
+    """The runtime Function for `spec` computed by `thunk`."""
+    slots = []
+    for position, item in enumerate(spec.inputs):
+        t = item.variable.type
+        allow = item.allow_downcast if item.allow_downcast is not None else spec.allow_input_downcast
+        slots.append(InputSlot(
+            item.name, item.variable, position, t.dtype, t.broadcastable, item.strict, allow, item.mutable,
+            _MISSING if item.value is None else item.value,
+        ))
+    must_copy_out, must_copy_update = alias_copies(spec)
+    outputs = list(zip(spec.borrow, must_copy_out))
+    updates = [(target, len(spec.outputs) + j, must_copy_update[j]) for j, (target, _) in enumerate(spec.updates)]
+    fn = Function(
+        thunk, slots, [s.container for s in spec.shared], list(spec.shared), outputs, updates,
+        unpack_single=spec.unpack_single, name=spec.name, profile=profile, origin=origin, floatX=config.floatX,
+    )
+    fn._spec = spec
+    return fn
+
+
+def alias_copies(spec: FunctionSpec) -> tuple[list[bool], list[bool]]:
+    """Which outputs and update values may share memory with storage the caller or a container keeps.
+
+    A value aliases its root: itself, or (through view_map) the root of the input it is a view of.
+    An output is copied (unless borrowed) when its root is an input, shared value or constant, or
+    the root of an update; an update value is copied when its root is an input, shared value,
+    constant or another update's.
+    """
+    root: dict[int, int] = {}
+    for node in toposort(spec.results):
+        for out_index, in_index in rule_of(node.op).view_map.items():
+            source = node.inputs[in_index]
+            root[id(node.outputs[out_index])] = root.get(id(source), id(source))
+
+    def root_of(v: Variable) -> int:
+        return root.get(id(v), id(v))
+
+    external = {id(v) for v in spec.graph_inputs}
+    external |= {root_of(v) for v in spec.results if isinstance(v, Constant)}
+    update_roots = [root_of(e) for _, e in spec.updates]
+    outputs = [root_of(v) in external or root_of(v) in update_roots or isinstance(v, Constant) for v in spec.outputs]
+    updates = [
+        r in external or update_roots.count(r) > 1 or isinstance(e, Constant)
+        for r, (_, e) in zip(update_roots, spec.updates)
+    ]
+    return outputs, updates
+
+
+class Recipe:
+    """The arguments of a function() call: enough to make the Function again (pickling, function_dump)."""
+
+    def __init__(self, kwargs: dict):
+        self.kwargs = kwargs
+
+    def load(self) -> Function:
+        kw = self.kwargs
+        spec = build_spec(
+            kw["inputs"], kw["outputs"], kw["updates"], kw["givens"], kw["no_default_updates"],
+            kw["rebuild_strict"], kw["name"], kw["allow_input_downcast"], kw["on_unused_input"],
+            kw["accept_inplace"],
+        )
+        return compile_spec(spec, kw["mode"], kw["profile"], origin=self)
+
+
+def function_dump(filename, inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
+                  accept_inplace=False, name=None, rebuild_strict=True, allow_input_downcast=None, profile=None,
+                  on_unused_input=None, extra_tag_to_remove=None) -> None:
+    """Pickle everything function() needs, so that `function(**pickle.load(f))` makes the same function.
+
+    Shared variables are stored with their current values. The file is a pickle:
+    load only files you trust.
+    """
+    kwargs = dict(
+        inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
+        no_default_updates=no_default_updates, accept_inplace=accept_inplace, name=name,
+        rebuild_strict=rebuild_strict, allow_input_downcast=allow_input_downcast, profile=profile,
+        on_unused_input=on_unused_input if on_unused_input is not None else "raise",
+    )
+    with open(filename, "wb") as f:
+        pickle.dump(kwargs, f, protocol=pickle.HIGHEST_PROTOCOL)

@@ -1,0 +1,281 @@
+"""The one `Function` class: calling convention, defaults, keywords, updates, copy, pickle.
+
+This file imports numpy and its sibling runtime modules only: it is copied
+into every generated module, so a built module runs where aotgraph is not
+installed. The computation itself is a `thunk(values, profile) -> results`
+supplied by a backend: `values` are the explicit inputs followed by the shared
+values; `results` are the outputs followed by the update values.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+import time
+
+import numpy as np
+
+from .profiling import ProfileStats
+from .values import Container, filter_value
+
+_MISSING = object()
+
+
+class InputSlot:
+    """Call-time facts about one explicit input (from a Param/In or a bare variable)."""
+
+    __slots__ = ("name", "key", "position", "dtype", "broadcastable", "strict", "allow_downcast", "mutable",
+                 "container", "has_default", "what")
+
+    def __init__(self, name, key, position, dtype, broadcastable, strict=False, allow_downcast=None,
+                 mutable=False, default=_MISSING):
+        self.name = name
+        self.key = key
+        self.position = position
+        self.dtype = np.dtype(dtype)
+        self.broadcastable = tuple(broadcastable)
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+        self.mutable = mutable
+        self.has_default = default is not _MISSING
+        label = name if name is not None else f"input {position}"
+        self.container = Container(None, label, dtype, broadcastable, strict, allow_downcast)
+        self.what = ""
+        if self.has_default:
+            self.container.set(default)
+
+    def describe(self) -> str:
+        return f"{self.name!r} (position {self.position})" if self.name else f"at position {self.position}"
+
+
+class Function:
+    """A compiled function: call it with positional or keyword arguments.
+
+    Attributes: `name`, `trust_input` (skip input checks: the fast path),
+    `profile` (a ProfileStats or None), `finder` (input/shared key -> container),
+    `inv_finder` (container -> key).
+    """
+
+    def __init__(self, thunk, inputs, shared, shared_keys, outputs, updates, *, unpack_single=True, name=None,
+                 profile=None, origin=None, floatX="float64"):
+        """inputs: InputSlots; shared: Containers (live) with parallel `shared_keys`;
+        outputs: (borrow, must_copy) per output; updates: (target, position, must_copy) where
+        target is ('shared', index) or ('input', index); unpack_single: return a bare output.
+        """
+        self._thunk = thunk
+        self._inputs = list(inputs)
+        self._shared = list(shared)
+        self._shared_keys = list(shared_keys)
+        self._outputs = [tuple(o) for o in outputs]
+        self._updates = [tuple(u) for u in updates]
+        self._unpack_single = unpack_single
+        self.name = name
+        self.profile = profile
+        self._origin = origin
+        self._floatX = floatX
+        self.trust_input = False
+        self._index_inputs()
+
+    # ---- construction helpers -------------------------------------------------------------------
+    def _index_inputs(self) -> None:
+        fname = self.name if self.name is not None else "<unnamed>"
+        self._n_inputs = len(self._inputs)
+        self._n_outputs = len(self._outputs)
+        self._by_name = {}
+        for slot in self._inputs:
+            slot.what = f"argument {slot.describe()} of function {fname!r}"
+            if slot.name is not None:
+                self._by_name[slot.name] = None if slot.name in self._by_name else slot.position
+        self._mutable = [slot.position for slot in self._inputs if slot.mutable]
+        self._copy_outputs = [i for i, (borrow, must_copy) in enumerate(self._outputs) if must_copy and not borrow]
+        self._commits = [
+            (self._shared[index] if kind == "shared" else self._inputs[index].container, position, must_copy)
+            for (kind, index), position, must_copy in self._updates
+        ]
+        self.finder = {}
+        for slot in self._inputs:
+            if slot.key is not None:
+                self.finder[slot.key] = slot.container
+            if slot.name is not None:
+                self.finder.setdefault(slot.name, slot.container)
+        for key, container in zip(self._shared_keys, self._shared):
+            self.finder[key] = container
+            if container.name is not None:
+                self.finder.setdefault(container.name, container)
+        self.inv_finder = {}
+        for key, container in self.finder.items():
+            self.inv_finder.setdefault(id(container), key)
+
+    # ---- calling --------------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        profile = self.profile
+        start = time.perf_counter() if profile is not None else 0.0
+        if kwargs or len(args) != self._n_inputs:
+            values = self._bind(args, kwargs)
+        else:
+            values = list(args)
+        if not self.trust_input:
+            inputs = self._inputs
+            for i in range(self._n_inputs):
+                slot = inputs[i]
+                value = values[i]
+                if value is not slot.container.value or not slot.has_default:
+                    values[i] = filter_value(value, slot.dtype, slot.broadcastable, slot.strict,
+                                             slot.allow_downcast, slot.what, self._floatX)
+            for i in self._mutable:
+                if not values[i].flags.writeable:
+                    raise ValueError(f"{inputs[i].what} is declared mutable=True but the array is read-only")
+        for container in self._shared:
+            values.append(container.value)
+        results = self._thunk(values, profile)
+        new_values = [(c, results[p].copy() if must_copy else results[p]) for c, p, must_copy in self._commits]
+        for container, value in new_values:
+            container.value = value
+        outputs = results[: self._n_outputs]
+        for i in self._copy_outputs:
+            outputs[i] = outputs[i].copy()
+        if profile is not None:
+            profile.record_call(self.name or "<unnamed>", time.perf_counter() - start)
+        if self._unpack_single:
+            return outputs[0]
+        return outputs
+
+    def _bind(self, args, kwargs) -> list:
+        fname = self.name if self.name is not None else "<unnamed>"
+        n = self._n_inputs
+        if len(args) > n:
+            raise TypeError(f"function {fname!r} takes at most {n} arguments ({len(args)} given)")
+        values = list(args) + [_MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in self._by_name:
+                known = ", ".join(repr(k) for k in self._by_name) or "none"
+                raise TypeError(
+                    f"function {fname!r} got an unexpected keyword argument {key!r} (named inputs: {known})"
+                )
+            index = self._by_name[key]
+            if index is None:
+                raise TypeError(f"function {fname!r}: keyword {key!r} is ambiguous: several inputs have that name")
+            if values[index] is not _MISSING:
+                raise TypeError(f"function {fname!r} got multiple values for argument {key!r}")
+            values[index] = value
+        missing = []
+        for i, value in enumerate(values):
+            if value is _MISSING:
+                slot = self._inputs[i]
+                if slot.has_default:
+                    values[i] = slot.container.value
+                else:
+                    missing.append(slot.describe())
+        if missing:
+            raise TypeError(f"function {fname!r} is missing required argument(s): {', '.join(missing)}")
+        return values
+
+    # ---- state access ---------------------------------------------------------------------------
+    def _container(self, key) -> Container:
+        try:
+            return self.finder[key]
+        except (KeyError, TypeError):
+            raise KeyError(f"function {self.name!r} has no input or shared variable {key!r}") from None
+
+    def __getitem__(self, key):
+        return self._container(key).value
+
+    def __setitem__(self, key, value) -> None:
+        container = self._container(key)
+        container.set(value)
+        for slot in self._inputs:
+            if slot.container is container:
+                slot.has_default = True
+
+    @property
+    def container(self):
+        return self.finder
+
+    def free(self) -> None:
+        """Release intermediate storage; the function stays usable."""
+        free = getattr(self._thunk, "free", None)
+        if free is not None:
+            free()
+
+    # ---- copying and pickling -------------------------------------------------------------------
+    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None, profile=None):
+        """A new Function over the same computation.
+
+        share_memory: share input-default containers with this function (else they are copied).
+        swap: {old shared variable: new shared variable} used by the copy only.
+        delete_updates: the copy commits no updates. name: defaults to "<name> copy".
+        profile: as for function(): None, True or a ProfileStats.
+        """
+        inputs = []
+        for slot in self._inputs:
+            new = _copy.copy(slot)
+            if not share_memory:
+                new.container = _copy.copy(slot.container)
+                if isinstance(slot.container.value, np.ndarray):
+                    new.container.value = slot.container.value.copy()
+            inputs.append(new)
+        shared, keys = list(self._shared), list(self._shared_keys)
+        for old, new in (swap or {}).items():
+            index = next((i for i, k in enumerate(keys) if k is old or (isinstance(old, str) and k == old)), None)
+            if index is None:
+                raise ValueError(f"swap: {old!r} is not a shared variable of function {self.name!r}")
+            container = getattr(new, "container", new)
+            if not isinstance(container, Container):
+                raise TypeError(f"swap: {new!r} is not a shared variable")
+            if container.dtype != shared[index].dtype or len(container.broadcastable) != len(
+                shared[index].broadcastable
+            ):
+                raise TypeError(
+                    f"swap: {new!r} ({container.dtype}, {len(container.broadcastable)}-d) does not have the type "
+                    f"of {old!r} ({shared[index].dtype}, {len(shared[index].broadcastable)}-d)"
+                )
+            shared[index], keys[index] = container, new
+        if profile is True:
+            profile = ProfileStats(message=name or "")
+        new_name = name if name is not None else (f"{self.name} copy" if self.name is not None else None)
+        clone = Function(
+            self._thunk, inputs, shared, keys, self._outputs, [] if delete_updates else self._updates,
+            unpack_single=self._unpack_single, name=new_name, profile=profile, origin=self._origin,
+            floatX=self._floatX,
+        )
+        clone.trust_input = self.trust_input
+        return clone
+
+    def __copy__(self):
+        return self.copy()
+
+    def __reduce__(self):
+        if self._origin is None:
+            raise TypeError(f"function {self.name!r} cannot be pickled: it does not know how it was made")
+        defaults = [(s.container.value if s.has_default else _NO_DEFAULT) for s in self._inputs]
+        shared_values = [c.value for c in self._shared]
+        return (_restore, (self._origin, self.name, defaults, shared_values, self.trust_input))
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.name or f"<{i}>" for i, s in enumerate(self._inputs))
+        return f"<aotgraph.Function {self.name!r} ({names})>"
+
+
+class _NoDefault:
+    def __reduce__(self):
+        return (_no_default, ())
+
+
+def _no_default():
+    return _NO_DEFAULT
+
+
+_NO_DEFAULT = _NoDefault()
+
+
+def _restore(origin, name, defaults, shared_values, trust_input):
+    """Unpickle: rebuild from `origin` (never recompiling a built module), then restore state."""
+    fn = origin.load()
+    fn.name = name
+    fn.trust_input = trust_input
+    for slot, value in zip(fn._inputs, defaults):
+        if value is not _NO_DEFAULT:
+            slot.container.value = value
+            slot.has_default = True
+    for container, value in zip(fn._shared, shared_values):
+        container.value = value
+    return fn

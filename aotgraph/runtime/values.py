@@ -1,0 +1,97 @@
+"""Value containers and input conversion (numpy only: copied into every generated module)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Container:
+    """One slot holding a numpy value: a shared variable's storage or an input's default.
+
+    The type facts (dtype, broadcastable, strict, allow_downcast) say what
+    `set` accepts, so a container checks values the same way an input does.
+    """
+
+    __slots__ = ("value", "name", "dtype", "broadcastable", "strict", "allow_downcast")
+
+    def __init__(self, value, name, dtype, broadcastable, strict=False, allow_downcast=None):
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self.broadcastable = tuple(broadcastable)
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+        self.value = value
+
+    def set(self, value, copy: bool = True) -> None:
+        """Store `value` after the checks an input of this type gets; copies unless `copy` is False."""
+        converted = filter_value(
+            value, self.dtype, self.broadcastable, self.strict, self.allow_downcast, f"value for {self.name!r}"
+        )
+        if copy and converted is value:
+            converted = np.array(converted, copy=True)
+        self.value = converted
+
+    def __repr__(self) -> str:
+        return f"<Container {self.name!r}: {self.value!r}>"
+
+
+def filter_value(value, dtype, broadcastable, strict=False, allow_downcast=None, what="input", floatX="float64"):
+    """`value` as an ndarray of `dtype` and rank len(broadcastable), following Theano's casting rules.
+
+    strict: only an ndarray of exactly `dtype` is accepted.
+    allow_downcast True: any cast; False: only casts that lose nothing; None: like
+    False but a Python float may become floatX.
+    Raises TypeError naming `what` and both dtypes; returns `value` itself when no
+    conversion is needed.
+    """
+    dtype = np.dtype(dtype)
+    if isinstance(value, np.ndarray) and value.dtype == dtype:
+        data = value
+    elif strict:
+        got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise TypeError(f"{what} is strict: it needs a numpy.ndarray of dtype {dtype}, got {got}")
+    else:
+        data = _convert(value, dtype, allow_downcast, what, floatX)
+    if data.ndim != len(broadcastable):
+        raise TypeError(
+            f"{what}: wrong number of dimensions: expected {len(broadcastable)}, got {data.ndim} "
+            f"with shape {data.shape}"
+        )
+    for axis, (flag, size) in enumerate(zip(broadcastable, data.shape)):
+        if flag and size != 1:
+            raise TypeError(f"{what}: axis {axis} is declared broadcastable (size 1), got shape {data.shape}")
+    return data
+
+
+def _convert(value, dtype, allow_downcast, what, floatX):
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise TypeError(f"{what} must be a number or an array of {dtype}, got {type(value).__name__}")
+    if isinstance(value, np.ndarray):
+        source = value
+    else:
+        try:
+            source = np.asarray(value)
+        except (ValueError, TypeError) as err:
+            raise TypeError(f"{what} cannot be converted to an array of {dtype}: {err}") from None
+        if source.dtype == object or source.dtype.kind in "USVMm":
+            raise TypeError(f"{what} must be numbers of dtype {dtype}, got {type(value).__name__} {value!r:.80}")
+    if allow_downcast:
+        return source.astype(dtype)
+    if np.can_cast(source.dtype, dtype, "safe"):
+        return source.astype(dtype)
+    if isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{what}: an array of dtype {source.dtype} cannot become {dtype} without risking loss of precision; "
+            f"cast it to {dtype} yourself or pass allow_input_downcast=True"
+        )
+    if allow_downcast is None and type(value) is float and dtype.name == floatX:
+        return source.astype(dtype)
+    with np.errstate(all="ignore"):
+        converted = source.astype(dtype)
+        same = converted.shape == source.shape and bool(np.all((converted == source) | (source != source)))
+    if not same:
+        raise TypeError(
+            f"{what}: the value {value!r:.80} ({source.dtype}) cannot be stored as {dtype} without loss of "
+            f"precision; cast it to {dtype} yourself or pass allow_input_downcast=True"
+        )
+    return converted

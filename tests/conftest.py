@@ -1,0 +1,29 @@
+"""Session-wide test setup: one build cache per session, and the modes the semantics tests run in."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+_CACHE = os.environ.setdefault("AOTGRAPH_CACHE_DIR", tempfile.mkdtemp(prefix="aotgraph-test-cache-"))
+
+
+def available_modes() -> list[str]:
+    """FAST_COMPILE always; FAST_RUN when the compiled backend can be loaded."""
+    from aotgraph.compile.mode import get_mode
+
+    modes = ["FAST_COMPILE"]
+    try:
+        get_mode("FAST_RUN")
+        modes.append("FAST_RUN")
+    except (NotImplementedError, ValueError):
+        pass
+    return modes
+
+
+@pytest.fixture(params=available_modes())
+def mode(request) -> str:
+    """Run a semantics test once per available mode."""
+    return request.param
