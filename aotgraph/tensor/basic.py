@@ -50,7 +50,7 @@ for _kind, _ndim in _RANKS.items():
             _constructors[_p + _kind] = _maker(_dt, _ndim, f"A {_dt} {_kind}.")
 for _name, _fn in list(_constructors.items()):
     _fn.__name__ = _name
-    _constructors[_name + ("es" if _name.endswith("x") else "s")] = _plural(_fn)
+    _constructors[_name[:-1] + "ces" if _name.endswith("x") else _name + "s"] = _plural(_fn)
 globals().update(_constructors)
 __all__ = ["tensor", "constant", "as_tensor_variable", "as_tensor", *_constructors]
 
