@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+from aotgraph.compile.io import In, Out
 from aotgraph.compile.mode import LINKERS, get_mode
 from aotgraph.compile.spec import FunctionSpec, build_spec
 from aotgraph.config import config
@@ -93,6 +94,9 @@ class Recipe:
     def __init__(self, kwargs: dict):
         self.kwargs = kwargs
 
+    def __reduce__(self):
+        return (_make_recipe, (pickle_order(self.kwargs), self.kwargs))
+
     def load(self) -> Function:
         kw = self.kwargs
         spec = build_spec(
@@ -118,4 +122,42 @@ def function_dump(filename, inputs, outputs=None, mode=None, updates=None, given
         on_unused_input=on_unused_input if on_unused_input is not None else "raise",
     )
     with open(filename, "wb") as f:
-        pickle.dump(kwargs, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(_DumpedKwargs(kwargs), f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def pickle_order(kwargs: dict) -> list:
+    """The graph's nodes, inputs first: pickled before the arguments, they keep pickle's recursion shallow
+    however deep the graph is."""
+    found = []
+
+    def collect(value):
+        if isinstance(value, Variable):
+            found.append(value)
+        elif isinstance(value, (In, Out)):
+            collect(value.variable)
+            collect(getattr(value, "update", None))
+        elif isinstance(value, dict):
+            for pair in value.items():
+                collect(pair)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+
+    collect([kwargs.get(k) for k in ("inputs", "outputs", "updates", "givens")])
+    defaults = [getattr(v, "default_update", None) for v in found]
+    return toposort(found + [d for d in defaults if isinstance(d, Variable)])
+
+
+def _make_recipe(nodes, kwargs) -> Recipe:
+    return Recipe(kwargs)
+
+
+class _DumpedKwargs(dict):
+    """Pickles as a plain dict of function() arguments, with the graph's nodes stored first."""
+
+    def __reduce__(self):
+        return (_make_kwargs, (pickle_order(self), dict(self)))
+
+
+def _make_kwargs(nodes, kwargs) -> dict:
+    return kwargs

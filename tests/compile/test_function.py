@@ -497,3 +497,18 @@ def test_shared_variable_api():
     assert ag.shared(0).type.dtype == "int64"
     with pytest.raises(TypeError, match="shared\\(\\) takes a value"):
         ag.shared(at.dscalar())
+
+
+def test_pickle_and_dump_of_a_deep_graph(tmp_path):
+    x = at.dvector("x")
+    y = x
+    for _ in range(3000):
+        y = y * 1.0001 + 0.5
+    f = ag.function([x], y)
+    expected = f([1.0])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(f))([1.0]), expected)
+    ag.function_dump(tmp_path / "deep.pkl", [x], y)
+    with open(tmp_path / "deep.pkl", "rb") as fh:
+        kwargs = pickle.load(fh)
+    assert type(kwargs) is dict
+    np.testing.assert_array_equal(ag.function(**kwargs)([1.0]), expected)
