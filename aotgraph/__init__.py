@@ -10,3 +10,4 @@ from aotgraph.config import config  # noqa: F401
 from aotgraph.runtime import Function, ProfileStats  # noqa: F401
 
 __version__ = "0.1.0"
+from aotgraph.gradient import grad  # noqa: E402,F401

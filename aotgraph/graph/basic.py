@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import traceback
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -120,9 +120,12 @@ class Apply:
 
 def user_trace() -> str:
     """'file:line' of the innermost stack frame outside aotgraph (where the user built a node)."""
-    for frame in reversed(traceback.extract_stack(limit=40)):
-        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
-            return f"{frame.filename}:{frame.lineno}"
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
     return "<aotgraph>"
 
 
