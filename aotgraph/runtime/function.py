@@ -103,7 +103,7 @@ class Function:
                 self.finder.setdefault(container.name, container)
         self.inv_finder = {}
         for key, container in self.finder.items():
-            self.inv_finder.setdefault(id(container), key)
+            self.inv_finder.setdefault(container, key)
 
     # ---- calling --------------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
