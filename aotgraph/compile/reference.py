@@ -19,9 +19,12 @@ class NodeError(Exception):
 
 def run_node(node: Apply, args: list) -> tuple:
     """One node's outputs from its input values, with errors naming the op, shapes and user line."""
+    rule = rule_of(node.op)
     try:
+        if rule.elemwise is not None:
+            check_declared_broadcasting(node, args)
         with np.errstate(all="ignore"):
-            outs = rule_of(node.op).perform(node.op, *args)
+            outs = rule.perform(node.op, *args)
     except Exception as err:  # noqa: BLE001 - re-raised with context, same type when possible
         shapes = ", ".join(str(getattr(a, "shape", "?")) for a in args)
         message = f"{err}\n  while computing {node.op!r} on inputs of shapes [{shapes}], created at {node.trace}"
@@ -31,6 +34,28 @@ def run_node(node: Apply, args: list) -> tuple:
             raise err from None
         raise new.with_traceback(err.__traceback__) from None
     return outs
+
+
+def check_declared_broadcasting(node: Apply, args: list) -> None:
+    """Refuse size-1 dims that would broadcast at run time but whose type does not declare them size 1.
+
+    Like Theano: gradients sum over *declared* broadcastable dims only, so letting an
+    undeclared dim broadcast would make a gradient (and an update built from it) silently wrong.
+    """
+    ndim = node.outputs[0].type.ndim
+    shapes = [(1,) * (ndim - a.ndim) + a.shape for a in args]
+    for axis in range(ndim):
+        sizes = {s[axis] for s in shapes}
+        if 1 not in sizes or len(sizes) == 1:
+            continue
+        for i, (v, shape) in enumerate(zip(node.inputs, shapes)):
+            dim = axis - (ndim - v.type.ndim)
+            if shape[axis] == 1 and dim >= 0 and v.type.shape[dim] != 1:
+                raise ValueError(
+                    f"input {i} of {node.op!r} has size 1 on axis {dim} where another input has size "
+                    f"{max(sizes - {1})}, but its type {v.type} does not declare that axis broadcastable; declare it "
+                    "with shape=(..., 1, ...) (at.tensor, ag.shared(..., shape=...)) or use dimshuffle"
+                )
 
 
 def evaluate(outputs: Sequence[Variable], givens: dict[Variable, object]) -> list[np.ndarray]:

@@ -512,3 +512,15 @@ def test_pickle_and_dump_of_a_deep_graph(tmp_path):
         kwargs = pickle.load(fh)
     assert type(kwargs) is dict
     np.testing.assert_array_equal(ag.function(**kwargs)([1.0]), expected)
+
+
+def test_undeclared_runtime_broadcasting_refused(mode):
+    x = at.dvector("x")
+    b = ag.shared(np.zeros(1), name="b")
+    f = ag.function([x], x + b, mode=mode)
+    with pytest.raises(ValueError, match=r"size 1 on axis 0 .* does not declare that axis broadcastable"):
+        f(np.ones(3))
+    declared = ag.shared(np.zeros(1), name="declared", shape=(1,))
+    g = ag.function([x], x + declared, mode=mode)
+    np.testing.assert_array_equal(g(np.ones(3)), np.ones(3))
+    np.testing.assert_array_equal(f(np.ones(1)), np.ones(1))
