@@ -1,0 +1,27 @@
+"""Build driver: Cython + the C compiler, the content-addressed build cache, wheels.
+
+Knows nothing of the graph: it takes a rendered ``.pyx`` source and data files and returns
+importable modules. The pieces the code generator calls:
+
+- `compile_extension(name, pyx, data)` -> directory with ``name.<EXT_SUFFIX>`` (cached, flat layout);
+- `install_dir(name, pyx, data, DIR)` -> ``DIR/name/`` package (``import name`` from DIR);
+- `build_wheel(name, pyx, data, DIR)` -> ``DIR/name-<version>-<tags>.whl`` with the same package;
+- `write_package(...)` -> the source tree that `build_wheel` builds;
+- `check_module_name(name)`, `BuildError`, `CompilerMissingError`.
+
+``python -m aotgraph.cache`` lists and clears the cache (see `aotgraph.build.cache`).
+"""
+
+from aotgraph.build.compiler import compile_extension
+from aotgraph.build.errors import BuildError, CompilerMissingError, check_module_name
+from aotgraph.build.wheel import build_wheel, install_dir, write_package
+
+__all__ = [
+    "BuildError",
+    "CompilerMissingError",
+    "build_wheel",
+    "check_module_name",
+    "compile_extension",
+    "install_dir",
+    "write_package",
+]

@@ -1,0 +1,159 @@
+"""The C compiler: its command line, the OpenMP probe, and running it with its output captured.
+
+We call the compiler ourselves instead of going through setuptools' ``build_ext``. The command is
+the one setuptools would run (Python's ``CC``/``LDSHARED``/``CCSHARED`` from sysconfig, with the
+``CC``, ``LDSHARED``, ``CFLAGS``, ``CPPFLAGS`` and ``LDFLAGS`` environment overrides applied the same
+way), but in one compile-and-link step, without ``-g`` (debug info costs compile time and disk),
+with our optimisation flags, and with the compiler's output captured for error messages.
+setuptools would add ~0.3 s of imports and print the compiler's errors to the terminal rather
+than to us. POSIX compilers (gcc, clang) only; wheels go through setuptools (see wheel.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import warnings
+from pathlib import Path
+
+from aotgraph.build.errors import BuildError, CompilerMissingError
+
+OPT_FLAGS = ("-O3",)  # portable: the same binary runs on any CPU of this architecture
+NATIVE_FLAGS = ("-march=native",)
+OPENMP_FLAGS = ("-fopenmp",)
+_BASE_FLAGS = ("-fwrapv", "-DNDEBUG", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION")
+COMPILE_TIMEOUT = 600.0
+
+_NO_COMPILER_HELP = (
+    "aotgraph compiles graphs to C and needs a C compiler for that. Install one (Debian/Ubuntu: "
+    "'apt-get install gcc' or 'apt-get install build-essential'; Fedora: 'dnf install gcc'; "
+    "macOS: 'xcode-select --install'), or point the CC environment variable at it, "
+    "or use mode='FAST_COMPILE', which runs the graph with numpy and needs no compiler."
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Toolchain:
+    """The command that turns one C file into an extension module: ``argv + [c_file, -o, out] + ldflags``."""
+
+    argv: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    openmp: bool
+
+    def describe(self) -> str:
+        """Everything that changes the binary, for the cache key."""
+        return shlex.join(self.argv + ("<c>", "-o", "<so>") + self.ldflags)
+
+
+def _sysconfig_command() -> tuple[list[str], list[str], list[str]]:
+    """(compiler + shared-link argv, extra cflags, extra ldflags) as distutils' customize_compiler makes them."""
+    cc = sysconfig.get_config_var("CC") or "cc"
+    ldshared = sysconfig.get_config_var("LDSHARED") or f"{cc} -shared"
+    if os.environ.get("CC"):
+        if "LDSHARED" not in os.environ and ldshared.startswith(cc):
+            ldshared = os.environ["CC"] + ldshared[len(cc) :]
+        cc = os.environ["CC"]
+    ldshared = os.environ.get("LDSHARED") or ldshared
+    cflags = shlex.split(os.environ.get("CFLAGS", "")) + shlex.split(os.environ.get("CPPFLAGS", ""))
+    ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+    ccshared = shlex.split(sysconfig.get_config_var("CCSHARED") or "")
+    return shlex.split(ldshared) + ccshared, cflags, ldflags
+
+
+def toolchain(*, native: bool = False, openmp: bool = False, include_dirs: tuple[str, ...] = ()) -> Toolchain:
+    """The compile command for the current environment (cheap: no process is started)."""
+    argv, env_cflags, ldflags = _sysconfig_command()
+    flags = [*_BASE_FLAGS, *OPT_FLAGS, *(NATIVE_FLAGS if native else ()), *(OPENMP_FLAGS if openmp else ())]
+    includes = [f"-I{d}" for d in (sysconfig.get_paths()["include"], *include_dirs)]
+    return Toolchain(tuple(argv + flags + includes + env_cflags), tuple(ldflags), openmp)
+
+
+def check_compiler(chain: Toolchain) -> None:
+    """Raise CompilerMissingError unless the compiler of `chain` can be found."""
+    if os.name == "nt":
+        raise BuildError("aotgraph builds extension modules with POSIX compilers (gcc, clang); not on Windows yet")
+    exe = chain.argv[0]
+    if shutil.which(exe) is None:
+        raise CompilerMissingError(f"No C compiler found: {exe!r} is not an executable on PATH. {_NO_COMPILER_HELP}")
+
+
+def without_openmp(chain: Toolchain) -> Toolchain:
+    argv = tuple(arg for arg in chain.argv if arg not in OPENMP_FLAGS)
+    return Toolchain(argv, chain.ldflags, openmp=False)
+
+
+def resolve_openmp(chain: Toolchain) -> Toolchain:
+    """`chain` if it does not ask for OpenMP or the compiler supports it; else `chain` without it, warning."""
+    if not chain.openmp:
+        return chain
+    plain = without_openmp(chain)
+    if _openmp_works(plain.argv, plain.ldflags):
+        return chain
+    warnings.warn(
+        f"the C compiler {chain.argv[0]!r} does not support OpenMP ({' '.join(OPENMP_FLAGS)}); building "
+        "without it, so parallel loops run on one thread. Install libgomp (gcc) or libomp (clang) to enable it.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return plain
+
+
+@functools.cache
+def _openmp_works(argv: tuple[str, ...], ldflags: tuple[str, ...]) -> bool:
+    """Compile and link a tiny OpenMP program once per compiler command."""
+    source = "#include <omp.h>\nint aotgraph_probe(void) { return omp_get_max_threads(); }\n"
+    with tempfile.TemporaryDirectory(prefix="aotgraph-omp-") as tmp:
+        Path(tmp, "probe.c").write_text(source)
+        cmd = [*argv, *OPENMP_FLAGS, "probe.c", "-o", "probe.so", *ldflags]
+        try:
+            done = subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
+
+
+def compile_command(chain: Toolchain, c_file: str, output: str) -> list[str]:
+    """One compile-and-link step (so -fopenmp in argv also links the OpenMP runtime)."""
+    return [*chain.argv, c_file, "-o", output, *chain.ldflags]
+
+
+def start_compile(chain: Toolchain, c_file: str, output: str, cwd: Path) -> subprocess.Popen:
+    """Start compiling `c_file` into the extension module `output` (both relative to `cwd`)."""
+    try:
+        return subprocess.Popen(
+            compile_command(chain, c_file, output),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise CompilerMissingError(f"No C compiler found: cannot run {chain.argv[0]!r}. {_NO_COMPILER_HELP}") from None
+    except PermissionError:
+        raise CompilerMissingError(f"The C compiler {chain.argv[0]!r} cannot be run. {_NO_COMPILER_HELP}") from None
+
+
+def finish_compile(proc: subprocess.Popen) -> tuple[int, str]:
+    """Wait for a compile started by `start_compile`: (return code, its output)."""
+    try:
+        output, _ = proc.communicate(timeout=COMPILE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        output += f"\n[aotgraph: compiler killed after {COMPILE_TIMEOUT:.0f} s]".encode()
+    return proc.returncode, output.decode(errors="replace")
+
+
+def diagnose(output: str) -> str:
+    """A hint for compiler failures whose cause is the machine rather than the generated code."""
+    if "Python.h" in output and "No such file" in output:
+        return "Python's C headers are missing: install them (Debian/Ubuntu: 'apt-get install python3-dev')."
+    if "omp.h" in output and "No such file" in output:
+        return "OpenMP headers are missing: install libgomp (gcc) or build with openmp=False."
+    return ""
