@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from .profiling import ProfileStats
-from .values import Container, filter_value
+from .values import STATE_LOCK, Container, filter_value
 
 _MISSING = object()
 
@@ -124,12 +124,11 @@ class Function:
             for i in self._mutable:
                 if not values[i].flags.writeable:
                     raise ValueError(f"{inputs[i].what} is declared mutable=True but the array is read-only")
-        for container in self._shared:
-            values.append(container.value)
-        results = self._thunk(values, profile)
-        new_values = [(c, results[p].copy() if must_copy else results[p]) for c, p, must_copy in self._commits]
-        for container, value in new_values:
-            container.value = value
+        if self._shared or self._commits:
+            with STATE_LOCK:
+                results = self._run_with_state(values, profile)
+        else:
+            results = self._thunk(values, profile)
         outputs = results[: self._n_outputs]
         for i in self._copy_outputs:
             outputs[i] = outputs[i].copy()
@@ -138,6 +137,16 @@ class Function:
         if self._unpack_single:
             return outputs[0]
         return outputs
+
+    def _run_with_state(self, values, profile) -> list:
+        """Read shared values, compute, then commit every update (under STATE_LOCK: calls act serialized)."""
+        for container in self._shared:
+            values.append(container.value)
+        results = self._thunk(values, profile)
+        new_values = [(c, results[p].copy() if must_copy else results[p]) for c, p, must_copy in self._commits]
+        for container, value in new_values:
+            container.value = value
+        return results
 
     def _bind(self, args, kwargs) -> list:
         fname = self.name if self.name is not None else "<unnamed>"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+
+# Calls that read or update state hold this lock from reading shared values to committing updates, and
+# Container.set takes it too, so concurrent calls and set_value behave as if serialized and nobody sees
+# half of a call's updates. Calls without shared state never take it. One lock per runtime copy: each
+# built module has its own containers.
+STATE_LOCK = threading.RLock()
 
 
 class Container:
@@ -29,7 +37,8 @@ class Container:
         )
         if copy and converted is value:
             converted = np.array(converted, copy=True)
-        self.value = converted
+        with STATE_LOCK:
+            self.value = converted
 
     def __repr__(self) -> str:
         return f"<Container {self.name!r}: {self.value!r}>"
