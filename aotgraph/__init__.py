@@ -11,3 +11,4 @@ from aotgraph.runtime import Function, ProfileStats  # noqa: F401
 
 __version__ = "0.1.0"
 from aotgraph.gradient import grad  # noqa: E402,F401
+from aotgraph import printing  # noqa: E402,F401

@@ -10,6 +10,7 @@ from aotgraph.compile.spec import FunctionSpec, build_spec
 from aotgraph.config import config
 from aotgraph.graph.basic import Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
+from aotgraph.rewrite import optimize_spec
 from aotgraph.runtime import Function, InputSlot, ProfileStats
 from aotgraph.runtime.function import _MISSING
 
@@ -34,6 +35,7 @@ def compile_spec(spec: FunctionSpec, mode=None, profile=None, origin=None) -> Fu
         profile = ProfileStats(message=spec.name or "")
     elif profile not in (None, False) and not isinstance(profile, ProfileStats):
         raise TypeError(f"profile must be None, True or a ProfileStats, got {profile!r}")
+    spec = optimize_spec(spec, mode.optimizer)
     label = spec.name or "<unnamed>"
     thunk = LINKERS[mode.linker](spec, label)
     return bind(spec, thunk, profile or None, origin)
@@ -46,7 +48,7 @@ def bind(spec: FunctionSpec, thunk, profile=None, origin=None) -> Function:
         t = item.variable.type
         allow = item.allow_downcast if item.allow_downcast is not None else spec.allow_input_downcast
         slots.append(InputSlot(
-            item.name, item.variable, position, t.dtype, t.broadcastable, item.strict, allow, item.mutable,
+            item.name, item.variable, position, t.dtype, t.shape, item.strict, allow, item.mutable,
             _MISSING if item.value is None else item.value,
         ))
     must_copy_out, must_copy_update = alias_copies(spec)
@@ -64,9 +66,9 @@ def alias_copies(spec: FunctionSpec) -> tuple[list[bool], list[bool]]:
     """Which outputs and update values may share memory with storage the caller or a container keeps.
 
     A value aliases its root: itself, or (through view_map) the root of the input it is a view of.
-    An output is copied (unless borrowed) when its root is an input, shared value or constant, or
-    the root of an update; an update value is copied when its root is an input, shared value,
-    constant or another update's.
+    An output is copied (unless borrowed) when its root is an input, shared value or constant, the
+    root of an update, or the root of an earlier or a borrowed output (rewriting merges equal outputs);
+    an update value is copied when its root is an input, shared value, constant or another update's.
     """
     root: dict[int, int] = {}
     for node in toposort(spec.results):
@@ -80,7 +82,13 @@ def alias_copies(spec: FunctionSpec) -> tuple[list[bool], list[bool]]:
     external = {id(v) for v in spec.graph_inputs}
     external |= {root_of(v) for v in spec.results if isinstance(v, Constant)}
     update_roots = [root_of(e) for _, e in spec.updates]
-    outputs = [root_of(v) in external or root_of(v) in update_roots or isinstance(v, Constant) for v in spec.outputs]
+    output_roots = [root_of(v) for v in spec.outputs]
+    borrowed = {r for r, borrow in zip(output_roots, spec.borrow) if borrow}
+    outputs, earlier = [], set()
+    for r, v, borrow in zip(output_roots, spec.outputs, spec.borrow):  # outputs merged into one share a root
+        outputs.append(r in external or r in update_roots or isinstance(v, Constant) or r in earlier
+                       or (not borrow and r in borrowed))
+        earlier.add(r)
     updates = [
         r in external or update_roots.count(r) > 1 or isinstance(e, Constant)
         for r, (_, e) in zip(update_roots, spec.updates)

@@ -14,7 +14,7 @@ class SharedVariable(TensorVariable):
 
     def __init__(self, type: TensorType, value: np.ndarray, name=None, strict=False, allow_downcast=None):
         super().__init__(type, None, None, name)
-        self.container = Container(value, name, type.dtype, type.broadcastable, strict, allow_downcast)
+        self.container = Container(value, name, type.dtype, type.shape, strict, allow_downcast)
         self.default_update = None
 
     def get_value(self, borrow: bool = False) -> np.ndarray:
@@ -57,7 +57,7 @@ def shared(value, name: str | None = None, strict: bool = False, allow_downcast:
         raise TypeError(f"shared() needs numbers or a numeric array, got {type(value).__name__}")
     dtype = normalize_dtype(data.dtype)
     type_ = TensorType(dtype, shape if shape is not None else (None,) * data.ndim)
-    data = filter_value(data, dtype, type_.broadcastable, what=f"shared value {name!r}")
+    data = filter_value(data, dtype, type_.shape, what=f"shared value {name!r}")
     if not borrow:
         data = np.array(data, copy=True)
     return SharedVariable(type_, data, name, strict, allow_downcast)

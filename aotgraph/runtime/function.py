@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from .profiling import ProfileStats
-from .values import STATE_LOCK, Container, filter_value
+from .values import STATE_LOCK, Container, filter_value, static_shape
 
 _MISSING = object()
 
@@ -23,22 +23,22 @@ _MISSING = object()
 class InputSlot:
     """Call-time facts about one explicit input (from a Param/In or a bare variable)."""
 
-    __slots__ = ("name", "key", "position", "dtype", "broadcastable", "strict", "allow_downcast", "mutable",
+    __slots__ = ("name", "key", "position", "dtype", "shape", "strict", "allow_downcast", "mutable",
                  "container", "has_default", "what")
 
-    def __init__(self, name, key, position, dtype, broadcastable, strict=False, allow_downcast=None,
+    def __init__(self, name, key, position, dtype, shape, strict=False, allow_downcast=None,
                  mutable=False, default=_MISSING):
         self.name = name
         self.key = key
         self.position = position
         self.dtype = np.dtype(dtype)
-        self.broadcastable = tuple(broadcastable)
+        self.shape = static_shape(shape)
         self.strict = strict
         self.allow_downcast = allow_downcast
         self.mutable = mutable
         self.has_default = default is not _MISSING
         label = name if name is not None else f"input {position}"
-        self.container = Container(None, label, dtype, broadcastable, strict, allow_downcast)
+        self.container = Container(None, label, dtype, shape, strict, allow_downcast)
         self.what = ""
         if self.has_default:
             self.container.set(default)
@@ -119,7 +119,7 @@ class Function:
                 slot = inputs[i]
                 value = values[i]
                 if value is not slot.container.value or not slot.has_default:
-                    values[i] = filter_value(value, slot.dtype, slot.broadcastable, slot.strict,
+                    values[i] = filter_value(value, slot.dtype, slot.shape, slot.strict,
                                              slot.allow_downcast, slot.what, self._floatX)
             for i in self._mutable:
                 if not values[i].flags.writeable:
@@ -230,12 +230,10 @@ class Function:
             container = getattr(new, "container", new)
             if not isinstance(container, Container):
                 raise TypeError(f"swap: {new!r} is not a shared variable")
-            if container.dtype != shared[index].dtype or len(container.broadcastable) != len(
-                shared[index].broadcastable
-            ):
+            if container.dtype != shared[index].dtype or len(container.shape) != len(shared[index].shape):
                 raise TypeError(
-                    f"swap: {new!r} ({container.dtype}, {len(container.broadcastable)}-d) does not have the type "
-                    f"of {old!r} ({shared[index].dtype}, {len(shared[index].broadcastable)}-d)"
+                    f"swap: {new!r} ({container.dtype}, {len(container.shape)}-d) does not have the type "
+                    f"of {old!r} ({shared[index].dtype}, {len(shared[index].shape)}-d)"
                 )
             shared[index], keys[index] = container, new
         if profile is True:

@@ -16,16 +16,16 @@ STATE_LOCK = threading.RLock()
 class Container:
     """One slot holding a numpy value: a shared variable's storage or an input's default.
 
-    The type facts (dtype, broadcastable, strict, allow_downcast) say what
+    The type facts (dtype, static shape, strict, allow_downcast) say what
     `set` accepts, so a container checks values the same way an input does.
     """
 
-    __slots__ = ("value", "name", "dtype", "broadcastable", "strict", "allow_downcast")
+    __slots__ = ("value", "name", "dtype", "shape", "strict", "allow_downcast")
 
-    def __init__(self, value, name, dtype, broadcastable, strict=False, allow_downcast=None):
+    def __init__(self, value, name, dtype, shape, strict=False, allow_downcast=None):
         self.name = name
         self.dtype = np.dtype(dtype)
-        self.broadcastable = tuple(broadcastable)
+        self.shape = static_shape(shape)
         self.strict = strict
         self.allow_downcast = allow_downcast
         self.value = value
@@ -33,7 +33,7 @@ class Container:
     def set(self, value, copy: bool = True) -> None:
         """Store `value` after the checks an input of this type gets; copies unless `copy` is False."""
         converted = filter_value(
-            value, self.dtype, self.broadcastable, self.strict, self.allow_downcast, f"value for {self.name!r}"
+            value, self.dtype, self.shape, self.strict, self.allow_downcast, f"value for {self.name!r}"
         )
         if copy and converted is value:
             converted = np.array(converted, copy=True)
@@ -44,8 +44,13 @@ class Container:
         return f"<Container {self.name!r}: {self.value!r}>"
 
 
-def filter_value(value, dtype, broadcastable, strict=False, allow_downcast=None, what="input", floatX="float64"):
-    """`value` as an ndarray of `dtype` and rank len(broadcastable), following Theano's casting rules.
+def static_shape(spec) -> tuple:
+    """A static shape: None for any size, an int for a fixed one (a broadcastable flag True means 1)."""
+    return tuple(None if s is None or s is False else 1 if s is True else int(s) for s in spec)
+
+
+def filter_value(value, dtype, shape, strict=False, allow_downcast=None, what="input", floatX="float64"):
+    """`value` as an ndarray of `dtype` whose shape fits the static `shape`, following Theano's casting rules.
 
     strict: only an ndarray of exactly `dtype` is accepted.
     allow_downcast True: any cast; False: only casts that lose nothing; None: like
@@ -61,14 +66,14 @@ def filter_value(value, dtype, broadcastable, strict=False, allow_downcast=None,
         raise TypeError(f"{what} is strict: it needs a numpy.ndarray of dtype {dtype}, got {got}")
     else:
         data = _convert(value, dtype, allow_downcast, what, floatX)
-    if data.ndim != len(broadcastable):
+    if data.ndim != len(shape):
         raise TypeError(
-            f"{what}: wrong number of dimensions: expected {len(broadcastable)}, got {data.ndim} "
-            f"with shape {data.shape}"
+            f"{what}: wrong number of dimensions: expected {len(shape)}, got {data.ndim} with shape {data.shape}"
         )
-    for axis, (flag, size) in enumerate(zip(broadcastable, data.shape)):
-        if flag and size != 1:
-            raise TypeError(f"{what}: axis {axis} is declared broadcastable (size 1), got shape {data.shape}")
+    for axis, (fixed, size) in enumerate(zip(shape, data.shape)):
+        if fixed is not None and size != fixed:
+            kind = "declared broadcastable (size 1)" if fixed == 1 else f"declared of size {fixed}"
+            raise TypeError(f"{what}: axis {axis} is {kind}, got shape {data.shape}")
     return data
 
 

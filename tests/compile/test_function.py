@@ -524,3 +524,11 @@ def test_undeclared_runtime_broadcasting_refused(mode):
     g = ag.function([x], x + declared, mode=mode)
     np.testing.assert_array_equal(g(np.ones(3)), np.ones(3))
     np.testing.assert_array_equal(f(np.ones(1)), np.ones(1))
+
+
+def test_static_sizes_checked_at_call(mode):
+    x = at.tensor("float64", shape=(2, None), name="x")
+    f = ag.function([x], x.sum(axis=0), mode=mode)
+    np.testing.assert_array_equal(f(np.ones((2, 3))), 2 * np.ones(3))
+    with pytest.raises(TypeError, match=r"axis 0 is declared of size 2, got shape \(3, 3\)"):
+        f(np.ones((3, 3)))

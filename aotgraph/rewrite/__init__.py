@@ -1,0 +1,129 @@
+"""Graph rewrites: the optimizer. One readable list of named passes per pipeline (STYLE lesson 4).
+
+    merge -> fold -> canonicalize -> stabilize        ('fast_run'; 'fast_compile' runs merge only)
+
+Each pass is a function `pass(outputs) -> new outputs` over lists of variables; it never changes the
+graph it is given and keeps graph inputs (explicit inputs, shared variables) the same objects. The fusion
+and in-place passes of the compiled backend go at the end of 'fast_run' (`PASSES` and `PIPELINES` below);
+a pass that needs more than the outputs (the in-place pass: which inputs are mutable, which outputs are
+borrowed) gets it as an argument from `optimize_spec`, where the spec is, not as state on the graph.
+
+Debug switches: AOTGRAPH_CHECK_REWRITES=1 re-runs type inference over the whole graph after every pass
+(like `check=True`); AOTGRAPH_PRINT_PASSES=1 prints the graph after every pass (debugprint) to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from aotgraph.graph.basic import Variable, toposort
+from aotgraph.graph.rules import rule_of
+from aotgraph.rewrite import canonicalize, fold, merge, stabilize  # the pass modules
+from aotgraph.rewrite.check import RewriteCheckError, check_graph
+from aotgraph.rewrite.engine import RewriteLoopError
+
+__all__ = ["PASSES", "PIPELINES", "RewriteCheckError", "RewriteLoopError", "optimize_spec", "rewrite_graph"]
+
+Pass = Callable[[list[Variable]], list[Variable]]
+
+PASSES: dict[str, Pass] = {
+    "merge": merge.merge,
+    "fold": fold.fold,
+    "canonicalize": canonicalize.canonicalize,
+    "stabilize": stabilize.stabilize,
+}
+
+# Passes that know nothing of ops overwriting their inputs (destroy_map): merging two nodes, or replacing
+# x * 1 by x, could hand an in-place op a value that something else still reads. They leave a graph that
+# already holds an in-place op (compiled with accept_inplace=True) as it is.
+UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "canonicalize", "stabilize"})
+
+PIPELINES: dict[str, tuple[str, ...]] = {
+    "fast_compile": ("merge",),
+    "fast_run": ("merge", "fold", "canonicalize", "stabilize"),
+}
+
+
+def rewrite_graph(outputs: Sequence[Variable], pipeline: str | Sequence[str] | None = "fast_run", *,
+                  check: bool = False, trace: Callable[[str, list[Variable]], None] | None = None) -> list[Variable]:
+    """New output variables computing the values of `outputs`, rewritten by the passes of `pipeline`.
+
+    pipeline: 'fast_compile', 'fast_run', a sequence of names from PASSES, or None (no pass). A graph that
+        holds an in-place op is left to the passes not in UNAWARE_OF_INPLACE.
+    check: re-run type inference over the graph after each pass (also with AOTGRAPH_CHECK_REWRITES=1).
+    trace: called as trace(pass_name, outputs) after each pass (AOTGRAPH_PRINT_PASSES=1 prints them).
+    """
+    names = _pass_names(pipeline)
+    check = check or _env_flag("AOTGRAPH_CHECK_REWRITES")
+    if trace is None and _env_flag("AOTGRAPH_PRINT_PASSES"):
+        trace = print_pass
+    current = list(outputs)
+    if any(rule_of(node.op).destroy_map for node in toposort(current)):
+        names = tuple(n for n in names if n not in UNAWARE_OF_INPLACE)
+    with _no_cyclic_gc():
+        for name in names:
+            new = PASSES[name](current)
+            if check:
+                check_graph(name, current, new)
+            if trace is not None:
+                trace(name, new)
+            current = new
+    return current
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Pause the cyclic garbage collector while passes allocate: every node is a reference cycle (node <->
+    outputs), so its full collections, each walking the whole heap, would otherwise make a pass over a
+    large graph cost about twice as much. What the passes drop is collected after they finish."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def optimize_spec(spec, pipeline: str | Sequence[str] | None):
+    """A FunctionSpec like `spec` whose outputs and update expressions are rewritten by `pipeline`.
+
+    Inputs, shared variables, borrow flags and update targets are kept; so are the graph inputs'
+    variables themselves (the runtime binds them by identity).
+    """
+    results = rewrite_graph(spec.results, pipeline)
+    n = len(spec.outputs)
+    updates = [(target, expr) for (target, _), expr in zip(spec.updates, results[n:])]
+    return dataclasses.replace(spec, outputs=results[:n], updates=updates, extra=dict(spec.extra))
+
+
+def print_pass(name: str, outputs: list[Variable], file=None) -> None:
+    """The AOTGRAPH_PRINT_PASSES tracer: the graph after pass `name`, as debugprint shows it."""
+    from aotgraph.printing import debugprint
+
+    file = sys.stderr if file is None else file
+    file.write(f"=== after pass {name!r}: {len(toposort(outputs))} nodes ===\n")
+    debugprint(outputs, file=file)
+
+
+def _pass_names(pipeline: str | Sequence[str] | None) -> tuple[str, ...]:
+    if pipeline is None:  # Theano's Mode(optimizer=None): the graph as written
+        return ()
+    if isinstance(pipeline, str):
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown rewrite pipeline {pipeline!r}; use one of {', '.join(map(repr, PIPELINES))}")
+        return PIPELINES[pipeline]
+    names = tuple(pipeline)
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise ValueError(f"unknown rewrite pass(es) {unknown}; known: {', '.join(PASSES)}")
+    return names
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
