@@ -109,3 +109,4 @@ def test_pydotprint_says_what_to_install(tmp_path):
     message = str(info.value)
     assert "'dot' program" in message and "apt-get install graphviz" in message and "debugprint" in message
     assert not (tmp_path / "graph.png").exists()
+

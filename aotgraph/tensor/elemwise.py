@@ -30,15 +30,19 @@ class ElemwiseInfo:
 
 
 @functools.cache
-def output_dtype(name: str, in_dtypes: tuple[str, ...], params: tuple = ()) -> str:
-    """numpy's result dtype of elementwise op `name` on inputs of `in_dtypes`."""
+def numpy_dtype(name: str, in_dtypes: tuple[str, ...], params: tuple = ()) -> str:
+    """The dtype numpy itself gives elementwise op `name` on inputs of `in_dtypes` (may be float16)."""
     from aotgraph.graph.rules import RULES
 
     info = RULES[name].elemwise
     samples = [np.ones((), dtype=d) for d in in_dtypes]
     with np.errstate(all="ignore"):
-        out = np.asarray(info.fn(*samples, **dict(params)))
-    dtype = out.dtype.name
+        return np.asarray(info.fn(*samples, **dict(params))).dtype.name
+
+
+def output_dtype(name: str, in_dtypes: tuple[str, ...], params: tuple = ()) -> str:
+    """numpy's result dtype of elementwise op `name` on inputs of `in_dtypes`, float16 raised to float32."""
+    dtype = numpy_dtype(name, in_dtypes, params)
     return "float32" if dtype == "float16" else dtype
 
 
@@ -75,9 +79,11 @@ def _infer(op: Op, types: list[TensorType]) -> list[TensorType]:
 def _perform(op: Op, *arrays):
     info = _info(op)
     params = _params(op, info)
+    dtypes = tuple(a.dtype.name for a in arrays)
+    if numpy_dtype(op.name, dtypes, params) == "float16":  # compute in float32, the type we promise
+        arrays = [a.astype(np.float32) if a.dtype.kind in "biu" else a for a in arrays]
     out = info.fn(*arrays, **dict(params))
-    dtype = output_dtype(op.name, tuple(a.dtype.name for a in arrays), params)
-    return (np.asarray(out, dtype=dtype),)
+    return (np.asarray(out, dtype=output_dtype(op.name, dtypes, params)),)
 
 
 def _info(op: Op) -> ElemwiseInfo:

@@ -22,9 +22,10 @@ def _g(fn):
 
 def _sigmoid_np(x):
     x = np.asarray(x)
+    x = x.astype(np.result_type(x.dtype, np.float16), copy=False)  # in float: -x of an unsigned int wraps
     with np.errstate(over="ignore"):
         e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x.dtype, np.float16), copy=False)
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
 def _softplus_np(x):

@@ -1,0 +1,117 @@
+"""The kernel IR: what lowering produces and rendering prints.
+
+A `Kernel` is one function of a module: typed input buffers, a list of steps, the buffers it
+returns. A step is an elementwise loop (one or several fused elementwise nodes) or a call into
+numpy. Every name in the IR is made by aotgraph (`v3`, `c0`, `t7`); user strings only travel in
+`Kernel.labels` / `Kernel.descriptions`, which are data, never code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """An array value of the kernel: its identifier, dtype, rank and static shape (None: any size)."""
+
+    name: str
+    dtype: str
+    ndim: int
+    shape: tuple = ()
+
+    @property
+    def undeclared_ones(self) -> int:
+        """Bit mask of the axes not declared broadcastable (a size 1 there must not broadcast)."""
+        return sum(1 << k for k, s in enumerate(self.shape) if s != 1)
+
+
+@dataclass
+class ScalarStmt:
+    """One elementwise node inside a loop: `target` (a scalar of `dtype`) = `expr`."""
+
+    target: str
+    dtype: str
+    expr: str
+
+
+@dataclass
+class ElemwiseStep:
+    """One loop over the broadcast shape of `leaves`, computing `stmts` per element.
+
+    Scalar `results[m]` is stored to `outs[m]` (sibling loops over the same operands are fused into
+    one loop with several outputs). Leaves of rank 0 are read once before the loop; `leaf_scalars[k]`
+    names the scalar holding leaf k's current element.
+    """
+
+    outs: list[Buffer]
+    leaves: list[Buffer]
+    leaf_scalars: list[str]
+    stmts: list[ScalarStmt]
+    results: list[str]
+    uses_err: bool = False
+
+    @property
+    def ins(self) -> list[Buffer]:
+        return self.leaves
+
+
+@dataclass
+class CallStep:
+    """Python-level statements (calls into numpy) computing `outs` from `ins`."""
+
+    ins: list[Buffer]
+    outs: list[Buffer]
+    lines: list[str]
+    helpers: dict = field(default_factory=dict)  # name -> Python source of module-level helpers it calls
+
+
+@dataclass
+class Step:
+    """One step of a kernel: what it computes, and which intermediates die after it."""
+
+    body: ElemwiseStep | CallStep
+    label: str  # profile label, e.g. "3 mul" (aotgraph's text, passed as data)
+    description: str  # for errors: the ops and the user line that created them (passed as data)
+    dead: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Kernel:
+    """One compiled function: `inputs` (explicit inputs then shared values), `consts`, steps, results."""
+
+    name: str
+    inputs: list[Buffer]
+    consts: list[Buffer]
+    const_values: list  # numpy arrays, parallel to consts (data, not code)
+    steps: list[Step]
+    results: list[str]
+    helpers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return [s.label for s in self.steps]
+
+    @property
+    def descriptions(self) -> list[str]:
+        return [s.description for s in self.steps]
+
+
+def format_kernel(kernel: Kernel) -> str:
+    """One line per step: the printer that makes the IR debuggable."""
+    lines = [f"kernel {kernel.name}({', '.join(f'{b.name}: {b.dtype}[{b.ndim}]' for b in kernel.inputs)})"]
+    for b in kernel.consts:
+        lines.append(f"  const {b.name}: {b.dtype}[{b.ndim}]")
+    for step in kernel.steps:
+        body = step.body
+        outs = ", ".join(f"{b.name}: {b.dtype}[{b.ndim}]" for b in body.outs)
+        ins = ", ".join(b.name for b in body.ins)
+        kind = type(body).__name__.replace("Step", "").lower()
+        lines.append(f"  {outs} = {kind}({ins})  # {step.label}")
+        if isinstance(body, ElemwiseStep):
+            for s in body.stmts:
+                lines.append(f"      {s.target}: {s.dtype} = {s.expr}")
+        if step.dead:
+            lines.append(f"      del {', '.join(step.dead)}")
+    lines.append(f"  return {', '.join(kernel.results)}")
+    return "\n".join(lines)

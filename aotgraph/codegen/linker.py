@@ -1,0 +1,37 @@
+"""The in-process Cython backend: `LINKERS['cython']`, the linker of mode FAST_RUN.
+
+`make_thunk(spec, label)` lowers the spec, renders a module holding its kernel (without the
+runtime: in process, `aotgraph.runtime.Function` drives it), builds it through the cache (a hit when
+the same source was built before, in any process), imports it and returns the kernel's `run`. The
+thunk receives the live shared values in `values`, so compiled calls read and update the very
+containers of the in-process shared variables. Constants, profile labels and error descriptions
+go to the kernel object as data: they never change the source, so they never cause a rebuild.
+"""
+
+from __future__ import annotations
+
+from aotgraph.codegen.loader import build_and_import
+from aotgraph.codegen.lower import lower
+from aotgraph.codegen.render import render_module
+
+
+def render_spec(spec) -> tuple[str, object]:
+    """(source of the in-process module, kernel IR) of a FunctionSpec."""
+    kernel = lower(spec, "k0")
+    return render_module([kernel], runtime=False, title="Kernels of one aotgraph function (in-process build)."), kernel
+
+
+def make_thunk(spec, label: str):
+    source, kernel = render_spec(spec)
+    module = build_and_import(source)
+    instance = module._make_kernel(0, label, kernel.const_values, kernel.descriptions, kernel.labels)
+    return instance.run
+
+
+def _register() -> None:
+    from aotgraph.compile.mode import LINKERS
+
+    LINKERS["cython"] = make_thunk
+
+
+_register()

@@ -1,0 +1,62 @@
+"""Build a rendered module through the build cache and import it into this process."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+
+_loaded: dict[str, ModuleType] = {}
+_lock = threading.Lock()
+
+
+def module_name_for(source: str) -> str:
+    """A module name derived from the source (same source, same name: in this and any other process)."""
+    return "aotgraph_k_" + hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def build_and_import(source: str, *, native: bool = False) -> ModuleType:
+    """The module compiled from `source` (a cache hit when it was built before), imported once per process."""
+    name = module_name_for(source)
+    module = _loaded.get(name)
+    if module is not None:
+        return module
+    from aotgraph.build import compile_extension
+
+    with _lock:
+        if name not in _loaded:
+            directory = Path(compile_extension(name, source, {}, native=native))
+            _loaded[name] = import_from(directory, name)
+    return _loaded[name]
+
+
+def import_from(directory: Path, name: str) -> ModuleType:
+    """Import extension `name` from `directory` without putting `directory` on sys.path.
+
+    Cython's shared utility module, when the build put one beside it, is imported first under its
+    own name, which is where the extension looks for it.
+    """
+    from aotgraph.build.compiler import EXT_SUFFIX
+
+    for path in sorted(directory.glob(f"_aotgraph_cyutility_*{EXT_SUFFIX}")):
+        utility = path.name[: -len(EXT_SUFFIX)]
+        if utility not in sys.modules:
+            _exec(utility, path)
+    return _exec(name, directory / f"{name}{EXT_SUFFIX}")
+
+
+def _exec(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the built module {name!r} from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module

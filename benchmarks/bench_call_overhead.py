@@ -1,0 +1,79 @@
+"""Call overhead of a compiled function: `f = ag.function([x], 2 * x)`, `f(4.0)`.
+
+    python benchmarks/bench_call_overhead.py [--number 200000]
+
+Measures, in one run: the in-process FAST_RUN function (aotgraph.runtime.Function driving the
+compiled kernel), the same function built with ag.build and imported as a module, each with and
+without trust_input, the bare kernel (the thunk alone), FAST_COMPILE, and numpy's own `2 * a`.
+Targets (issue 3): <= 0.5 us for f(4.0), <= 0.25 us with trust_input. Ratios are against numpy's
+`2 * a` on the same 0-d array (and PyTensor's C-mode function when PyTensor is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tempfile
+import timeit
+
+import numpy as np
+
+import aotgraph as ag
+import aotgraph.tensor as at
+from aotgraph.codegen.aot import build
+
+
+def per_call(fn, number: int) -> float:
+    """Best of 5 runs, in microseconds per call."""
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--number", type=int, default=200_000)
+    args = parser.parse_args(argv)
+    n = args.number
+
+    x = at.dscalar("x")
+    f = ag.function([x], 2 * x, mode="FAST_RUN", name="double")
+    ref = ag.function([x], 2 * x, mode="FAST_COMPILE")
+    a = np.array(4.0)
+    out = tempfile.mkdtemp(prefix="aotgraph-bench-")
+    build({"double": f}, "bench_call_overhead_mod", out)
+    sys.path.insert(0, out)
+    mod = importlib.import_module("bench_call_overhead_mod")
+
+    rows = {}
+    rows["numpy: 2 * a (0-d array)"] = per_call(lambda: 2 * a, n)
+    rows["FAST_COMPILE f(4.0)"] = per_call(lambda: ref(4.0), n // 10)
+    rows["in-process FAST_RUN f(4.0)"] = per_call(lambda: f(4.0), n)
+    rows["in-process FAST_RUN f(a)"] = per_call(lambda: f(a), n)
+    thunk, values = f._thunk, [a]
+    rows["kernel alone: thunk([a], None)"] = per_call(lambda: thunk(values, None), n)
+    g = mod.double
+    rows["built module f(4.0)"] = per_call(lambda: g(4.0), n)
+    rows["built module f(a)"] = per_call(lambda: g(a), n)
+    f.trust_input = g.trust_input = True
+    rows["in-process FAST_RUN f(a), trust_input"] = per_call(lambda: f(a), n)
+    rows["built module f(a), trust_input"] = per_call(lambda: g(a), n)
+    try:
+        import pytensor
+        import pytensor.tensor as pt
+
+        px = pt.dscalar()
+        pf = pytensor.function([px], 2 * px)
+        rows["PyTensor C mode f(4.0)"] = per_call(lambda: pf(4.0), n // 10)
+    except ImportError:
+        pass
+
+    base = rows["numpy: 2 * a (0-d array)"]
+    print(f"{'what':45} {'us/call':>9} {'x numpy':>8}")
+    for what, us in rows.items():
+        print(f"{what:45} {us:9.3f} {us / base:8.2f}")
+    print("targets: f(4.0) <= 0.5 us, trust_input <= 0.25 us")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

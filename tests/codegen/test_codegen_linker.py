@@ -1,0 +1,93 @@
+"""mode='FAST_RUN' in process: live shared variables, cache hits, profiling, errors, unsupported ops."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import aotgraph as ag
+import aotgraph.tensor as at
+from aotgraph.build import cache
+
+
+def test_shared_state_is_live():
+    w = ag.shared(np.zeros(3), name="w")
+    x = at.dvector("x")
+    acc = ag.function([x], w * x, updates=[(w, w + x)], mode="FAST_RUN")
+    peek = ag.function([], w * 2, mode="FAST_RUN")
+    assert acc(np.ones(3)).tolist() == [0, 0, 0]
+    assert w.get_value().tolist() == [1, 1, 1]  # the compiled call updated the live container
+    w.set_value(np.full(3, 5.0))
+    assert acc(np.ones(3)).tolist() == [5, 5, 5]  # and it reads set_value's value
+    assert peek().tolist() == [12, 12, 12]  # another function over the same shared variable
+
+
+def test_same_graph_again_is_a_cache_hit():
+    x = at.dmatrix("x")
+    f = ag.function([x], at.exp(x) * 2 + 1, mode="FAST_RUN")
+    builds = cache.stats.builds
+    x2 = at.dmatrix("other name")
+    g = ag.function([x2], at.exp(x2) * 2 + 1, mode="FAST_RUN", name="g")
+    assert cache.stats.builds == builds  # names and constants never reach the source
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(f(a), g(a))
+
+
+def test_constants_are_data(tmp_path):
+    x = at.dvector("x")
+    f = ag.function([x], x + np.arange(3.0) * 1.5, mode="FAST_RUN")
+    builds = cache.stats.builds
+    g = ag.function([x], x + np.arange(3.0) * 2.5, mode="FAST_RUN")
+    assert cache.stats.builds == builds
+    assert f(np.zeros(3)).tolist() == [0, 1.5, 3.0] and g(np.zeros(3)).tolist() == [0, 2.5, 5.0]
+
+
+def test_profile_has_per_node_timings():
+    x = at.dmatrix("x")
+    f = ag.function([x], [at.sum(at.exp(x)), at.dot(x, x.T)], mode="FAST_RUN", profile=True)
+    f(np.ones((3, 3)))
+    f(np.ones((3, 3)))
+    stats = f.profile
+    labels = [label for _, label in stats.node_time]
+    assert any("exp" in label for label in labels) and any("matmul" in label for label in labels)
+    assert all(count == 2 for count in stats.node_callcount.values())
+    assert "matmul" in stats.summary()
+
+
+def test_errors_name_the_node_and_leave_state_alone():
+    w = ag.shared(np.zeros(2), name="w")
+    x = at.dvector("x")
+    f = ag.function([x], w + x, updates=[(w, w + x)], mode="FAST_RUN")
+    with pytest.raises(ValueError, match="while computing") as info:
+        f(np.ones(3))
+    assert __file__ in str(info.value)
+    assert w.get_value().tolist() == [0, 0]
+
+
+def test_trust_input_and_conversions():
+    x = at.dscalar("x")
+    f = ag.function([x], 2 * x, mode="FAST_RUN")
+    assert f(4) == 8.0 and f(np.float64(4)) == 8.0
+    f.trust_input = True
+    assert f(np.array(4.0)) == 8.0
+    assert f(4.0) == 8.0  # the kernel converts what the Function did not check
+
+
+def test_pickle_in_process():
+    w = ag.shared(np.ones(2), name="w")
+    x = at.dvector("x")
+    f = ag.function([x], w * x, updates=[(w, w * 2)], mode="FAST_RUN", name="f")
+    f(np.ones(2))
+    g = pickle.loads(pickle.dumps(f))
+    assert g(np.ones(2)).tolist() == [2, 2]
+
+
+def test_unsupported_op_is_named(monkeypatch):
+    from aotgraph.codegen import ops
+
+    x = at.dmatrix("x")
+    monkeypatch.delitem(ops.OPS, "matmul")
+    with pytest.raises(NotImplementedError, match="'matmul'"):
+        ag.function([x], at.dot(x, x), mode="FAST_RUN")
