@@ -16,7 +16,7 @@ class Config:
 
     def __init__(self) -> None:
         self.floatX = os.environ.get("AOTGRAPH_FLOATX", "float64")
-        self.mode = os.environ.get("AOTGRAPH_MODE", "FAST_COMPILE")
+        self.mode = os.environ.get("AOTGRAPH_MODE", "FAST_RUN")
         self.cache_dir = os.environ.get("AOTGRAPH_CACHE_DIR") or None
 
     def __setattr__(self, key: str, value) -> None:

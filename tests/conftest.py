@@ -8,6 +8,9 @@ import tempfile
 import pytest
 
 _CACHE = os.environ.setdefault("AOTGRAPH_CACHE_DIR", tempfile.mkdtemp(prefix="aotgraph-test-cache-"))
+# Tests that do not ask for a mode use the numpy reference: compiling costs seconds per function, so the
+# compiled backend runs where a test asks for it (the `mode` fixture runs semantics tests in both).
+os.environ.setdefault("AOTGRAPH_MODE", "FAST_COMPILE")
 
 
 def available_modes() -> list[str]:

@@ -45,3 +45,14 @@ def test_variable_methods():
     assert x.T.ndim == 2 and x.flatten().ndim == 1 and x.reshape((-1,)).ndim == 1
     assert x.dimshuffle(1, "x", 0).broadcastable == (False, True, False)
     assert (x @ x).ndim == 2 and x.astype("int32").dtype == "int32"
+
+
+def test_fast_run_is_the_default_mode():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "AOTGRAPH_MODE"}
+    out = subprocess.run([sys.executable, "-c", "import aotgraph as ag; print(ag.config.mode)"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "FAST_RUN"
