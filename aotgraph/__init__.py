@@ -15,3 +15,4 @@ from aotgraph.gradient import grad  # noqa: E402,F401
 from aotgraph.runtime import Function, ProfileStats  # noqa: E402,F401
 
 __version__ = "0.1.0"
+from aotgraph.compile.debugmode import DebugMode, DebugModeError  # noqa: E402,F401

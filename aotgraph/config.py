@@ -3,31 +3,58 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
 
 class Config:
-    """floatX, the default mode and the build cache directory.
+    """floatX, the default mode, the build cache directory and the number of threads of compiled loops.
 
     Each reads its AOTGRAPH_<NAME> environment variable once at import; assign
     to change it for the rest of the process.
+
+    num_threads (AOTGRAPH_NUM_THREADS, default: the CPUs this process may use): compiled elementwise and
+    reduction loops of at least 65536 elements run on up to this many threads (OpenMP). Assigning it
+    applies at once to every module compiled in this process. A module built with ag.build reads
+    AOTGRAPH_NUM_THREADS when it is imported; change it there with `mymodule.set_num_threads(n)`.
     """
 
     def __init__(self) -> None:
         self.floatX = os.environ.get("AOTGRAPH_FLOATX", "float64")
         self.mode = os.environ.get("AOTGRAPH_MODE", "FAST_RUN")
         self.cache_dir = os.environ.get("AOTGRAPH_CACHE_DIR") or None
+        self.num_threads = _env_threads()
 
     def __setattr__(self, key: str, value) -> None:
         if key == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
         if key == "floatX":
             value = np.dtype(value).name
+        if key == "num_threads":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"config.num_threads must be an integer >= 1, got {value!r}")
+            value = int(value)
         object.__setattr__(self, key, value)
+        if key == "num_threads":
+            loader = sys.modules.get("aotgraph.codegen.loader")
+            if loader is not None:
+                loader.set_num_threads(value)
 
     def __repr__(self) -> str:
-        return f"Config(floatX={self.floatX!r}, mode={self.mode!r}, cache_dir={self.cache_dir!r})"
+        return (f"Config(floatX={self.floatX!r}, mode={self.mode!r}, cache_dir={self.cache_dir!r}, "
+                f"num_threads={self.num_threads!r})")
+
+
+def _env_threads() -> int:
+    """AOTGRAPH_NUM_THREADS if it is a positive integer, else the number of CPUs this process may use."""
+    text = os.environ.get("AOTGRAPH_NUM_THREADS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 config = Config()

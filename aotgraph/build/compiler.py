@@ -69,13 +69,15 @@ def compile_extension(
     *,
     native: bool = False,
     openmp: bool = False,
+    vector_math: bool = False,
     cache_dir: str | None = None,
 ) -> str:
     """Build `pyx_source` as the top-level extension module `module_name`; return its directory.
 
     Put the directory on ``sys.path`` and ``import module_name``. The data files are written beside
     the module. `native` compiles for this machine's CPU (``-march=native``); `openmp` compiles and
-    links with OpenMP if the compiler supports it (else warns and builds without). `cache_dir`
+    links with OpenMP if the compiler supports it (else warns and builds without); `vector_math` lets
+    loops call vector variants of exp, log, ... when the C library has them (glibc's libmvec). `cache_dir`
     overrides the configured cache directory. A second call with the same arguments is a cache hit
     that compiles nothing (``aotgraph.build.cache.stats.hits`` counts them).
 
@@ -85,7 +87,8 @@ def compile_extension(
     check_module_name(module_name)
     data = check_data_files(data_files)
     builds_before = cache.stats.builds
-    plan = plan_module(module_name, pyx_source, native=native, openmp=openmp, shared=shared_utility_name())
+    plan = plan_module(module_name, pyx_source, native=native, openmp=openmp, shared=shared_utility_name(),
+                       vector_math=vector_math)
     bundle_key = cache.make_key("aotgraph-bundle-v1", plan.key, *_data_key_parts(data)) if data else None
     found = cache.lookup(bundle_key or plan.key, cache_dir)
     if found is None:
@@ -99,9 +102,11 @@ def compile_extension(
     return str(found)
 
 
-def plan_module(qualname: str, source: str, *, native: bool, openmp: bool, shared: str | None) -> ModulePlan:
+def plan_module(qualname: str, source: str, *, native: bool, openmp: bool, shared: str | None,
+                vector_math: bool = False) -> ModulePlan:
     """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools)."""
-    chain = toolchain.toolchain(native=native, openmp=openmp, include_dirs=(_numpy_include(),))
+    chain = toolchain.toolchain(native=native, openmp=openmp, include_dirs=(_numpy_include(),),
+                                vector_math=vector_math)
     key = cache.make_key(
         "aotgraph-module-v1",
         qualname,
@@ -155,7 +160,7 @@ def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> Non
     log = []
     start = time.perf_counter()
     c_file = _cythonize(pyx, plan, cache_dir, log)
-    chain = toolchain.resolve_openmp(plan.chain)
+    chain = toolchain.resolve_vector_math(toolchain.resolve_openmp(plan.chain))
     _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, log)
     log.append(f"total {time.perf_counter() - start:.2f} s")
     (staging / "build.log").write_text("\n".join(log) + "\n")

@@ -27,7 +27,12 @@ from aotgraph.build.errors import BuildError, CompilerMissingError
 OPT_FLAGS = ("-O3",)  # portable: the same binary runs on any CPU of this architecture
 NATIVE_FLAGS = ("-march=native",)
 OPENMP_FLAGS = ("-fopenmp",)
-_BASE_FLAGS = ("-fwrapv", "-DNDEBUG", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION")
+# vector variants of exp, log, ... (glibc's libmvec, reached through libm): loops calling them vectorize
+VECTOR_MATH_FLAGS = ("-fopenmp-simd", "-fno-math-errno", "-DAOTGRAPH_VECTOR_MATH")
+VECTOR_MATH_LDFLAGS = ("-lm",)
+# -ffp-contract=off: never fuse a*b+c into one FMA instruction (-march=native has them), which would round
+# differently from numpy's separate multiply and add
+_BASE_FLAGS = ("-fwrapv", "-ffp-contract=off", "-DNDEBUG", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION")
 COMPILE_TIMEOUT = 600.0
 
 _NO_COMPILER_HELP = (
@@ -45,6 +50,7 @@ class Toolchain:
     argv: tuple[str, ...]
     ldflags: tuple[str, ...]
     openmp: bool
+    vector_math: bool = False
 
     def describe(self) -> str:
         """Everything that changes the binary, for the cache key."""
@@ -66,12 +72,16 @@ def _sysconfig_command() -> tuple[list[str], list[str], list[str]]:
     return shlex.split(ldshared) + ccshared, cflags, ldflags
 
 
-def toolchain(*, native: bool = False, openmp: bool = False, include_dirs: tuple[str, ...] = ()) -> Toolchain:
+def toolchain(*, native: bool = False, openmp: bool = False, include_dirs: tuple[str, ...] = (),
+              vector_math: bool = False) -> Toolchain:
     """The compile command for the current environment (cheap: no process is started)."""
     argv, env_cflags, ldflags = _sysconfig_command()
     flags = [*_BASE_FLAGS, *OPT_FLAGS, *(NATIVE_FLAGS if native else ()), *(OPENMP_FLAGS if openmp else ())]
+    if vector_math:
+        flags += VECTOR_MATH_FLAGS
+        ldflags = ldflags + list(VECTOR_MATH_LDFLAGS)
     includes = [f"-I{d}" for d in (sysconfig.get_paths()["include"], *include_dirs)]
-    return Toolchain(tuple(argv + flags + includes + env_cflags), tuple(ldflags), openmp)
+    return Toolchain(tuple(argv + flags + includes + env_cflags), tuple(ldflags), openmp, vector_math)
 
 
 def check_compiler(chain: Toolchain) -> None:
@@ -85,7 +95,53 @@ def check_compiler(chain: Toolchain) -> None:
 
 def without_openmp(chain: Toolchain) -> Toolchain:
     argv = tuple(arg for arg in chain.argv if arg not in OPENMP_FLAGS)
-    return Toolchain(argv, chain.ldflags, openmp=False)
+    return Toolchain(argv, chain.ldflags, openmp=False, vector_math=chain.vector_math)
+
+
+def without_vector_math(chain: Toolchain) -> Toolchain:
+    argv = tuple(arg for arg in chain.argv if arg not in VECTOR_MATH_FLAGS)
+    ldflags = tuple(arg for arg in chain.ldflags if arg not in VECTOR_MATH_LDFLAGS)
+    return Toolchain(argv, ldflags, openmp=chain.openmp, vector_math=False)
+
+
+def resolve_vector_math(chain: Toolchain) -> Toolchain:
+    """`chain` if it does not ask for vector math or the C library has it; else `chain` without it (no warning:
+    the loops are then as fast as scalar calls of the functions allow, and give the same results)."""
+    if not chain.vector_math:
+        return chain
+    plain = without_vector_math(chain)
+    return chain if _vector_math_works(plain.argv, plain.ldflags) else plain
+
+
+_VECTOR_PROBE = """#include <math.h>
+#define D(T, f) _Pragma("omp declare simd notinbranch") extern T f(T);
+#define D2(T, f) _Pragma("omp declare simd notinbranch") extern T f(T, T);
+D(double, exp) D(double, log) D(double, log1p) D(double, expm1) D(double, sin) D(double, cos) D(double, tan)
+D(double, tanh) D(double, atan) D(double, erf) D2(double, pow)
+D(float, expf) D(float, logf) D(float, log1pf) D(float, expm1f) D(float, sinf) D(float, cosf) D(float, tanf)
+D(float, tanhf) D(float, atanf) D(float, erff) D2(float, powf)
+void aotgraph_probe(double *restrict a, float *restrict b, int n) {
+    for (int i = 0; i < n; i++)
+        a[i] = exp(a[i]) + log(a[i]) + log1p(a[i]) + expm1(a[i]) + sin(a[i]) + cos(a[i]) + tan(a[i]) + tanh(a[i])
+               + atan(a[i]) + erf(a[i]) + pow(a[i], a[i]);
+    for (int i = 0; i < n; i++)
+        b[i] = expf(b[i]) + logf(b[i]) + log1pf(b[i]) + expm1f(b[i]) + sinf(b[i]) + cosf(b[i]) + tanf(b[i])
+               + tanhf(b[i]) + atanf(b[i]) + erff(b[i]) + powf(b[i], b[i]);
+}
+"""
+
+
+@functools.cache
+def _vector_math_works(argv: tuple[str, ...], ldflags: tuple[str, ...]) -> bool:
+    """Compile and link (refusing undefined symbols) a loop over every function declared with vector variants."""
+    with tempfile.TemporaryDirectory(prefix="aotgraph-vmath-") as tmp:
+        Path(tmp, "probe.c").write_text(_VECTOR_PROBE)
+        cmd = [*argv, *VECTOR_MATH_FLAGS, "probe.c", "-o", "probe.so", "-Wl,-z,defs", *ldflags, *VECTOR_MATH_LDFLAGS]
+        try:
+            done = subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
 
 
 def resolve_openmp(chain: Toolchain) -> Toolchain:

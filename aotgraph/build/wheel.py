@@ -63,6 +63,7 @@ def install_dir(
     *,
     native: bool = False,
     openmp: bool = False,
+    vector_math: bool = False,
     cache_dir: str | None = None,
 ) -> str:
     """Build the package `module_name` into `output_dir` (layout above); return the package directory.
@@ -70,11 +71,13 @@ def install_dir(
     Afterwards ``sys.path.insert(0, output_dir); import module_name`` works. The extension is built
     through the build cache, so a repeated call only copies files. An existing ``output_dir/<name>``
     is replaced if an earlier install_dir made it; anything else there raises FileExistsError.
+    `native`, `openmp`, `vector_math`: as for `compile_extension`.
     """
     check_module_name(module_name)
     data = check_data_files(data_files)
     builds_before = cache.stats.builds
-    plan = plan_module(f"{module_name}.{EXTENSION}", pyx_source, native=native, openmp=openmp, shared=None)
+    plan = plan_module(f"{module_name}.{EXTENSION}", pyx_source, native=native, openmp=openmp, shared=None,
+                       vector_math=vector_math)
     entry = cache.lookup(plan.key, cache_dir) or module_entry(plan, cache_dir)
     if cache.stats.builds == builds_before:
         cache.stats.hits += 1

@@ -20,7 +20,8 @@ from aotgraph.codegen.render import render_module, render_template
 from aotgraph.rewrite import optimize_spec
 
 DATA_FILE = "aotgraph_data.npz"
-API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "np", "cnp"})
+API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
+                       "get_num_threads", "np", "cnp"})
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,18 @@ class BuildResult:
 
 
 def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bool = False,
-          version: str = "0.1.0", compile_runtime: bool = False) -> BuildResult:
+          version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = True,
+          vector_math: bool = True) -> BuildResult:
     """Compile Function `spec` (exposed under its name) or a dict {public_name: Function} into `module_name`.
 
     In `output_dir`, `import module_name` then needs numpy only. All functions of one call share
     their shared variables (one container per shared variable). wheel=True also writes a .whl into
     `output_dir` (built with portable flags). `native` tunes the directory build for this CPU.
+    `openmp`: large loops of the directory build run on several threads (the module then needs the
+    OpenMP runtime, libgomp, where it is imported; AOTGRAPH_NUM_THREADS or `module.set_num_threads(n)`
+    sets how many). `vector_math`: loops call the C library's vector variants of exp, log, ... (glibc's
+    libmvec) when it has them. Pass False for a module meant for machines without them; wheels never
+    use either.
     `compile_runtime` compiles the runtime (Function class) with Cython too instead of running it as
     Python: ~10 s more gcc time; worth it only once the runtime is written with Cython types.
     """
@@ -50,7 +57,7 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     check_module_name(module_name)
     functions = _normalize(spec)
     source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
-    path = install_dir(module_name, source, data, output_dir, native=native)
+    path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math)
     wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
     return BuildResult(module_name, path, wheel_path)
 

@@ -1,9 +1,9 @@
 """The kernel IR: what lowering produces and rendering prints.
 
 A `Kernel` is one function of a module: typed input buffers, a list of steps, the buffers it
-returns. A step is an elementwise loop (one or several fused elementwise nodes) or a call into
-numpy. Every name in the IR is made by aotgraph (`v3`, `c0`, `t7`); user strings only travel in
-`Kernel.labels` / `Kernel.descriptions`, which are data, never code.
+returns. A step is a loop (an elementwise or fused node, or a reduction with the elementwise region
+feeding it) or a call into numpy. Every name in the IR is made by aotgraph (`v3`, `c0`, `t7`); user
+strings only travel in `Kernel.labels` / `Kernel.descriptions`, which are data, never code.
 """
 
 from __future__ import annotations
@@ -26,22 +26,31 @@ class Buffer:
         return sum(1 << k for k, s in enumerate(self.shape) if s != 1)
 
 
+# how often a scalar is computed in a loop nest: once per call, once per row (it does not vary along the
+# innermost axis), or once per element
+ONCE, PER_ROW, PER_ELEMENT = 0, 1, 2
+
+
 @dataclass
 class ScalarStmt:
-    """One elementwise node inside a loop: `target` (a scalar of `dtype`) = `expr`."""
+    """One elementwise statement inside a loop: `target` (a scalar of `dtype`) = `expr`, computed at `level`."""
 
     target: str
     dtype: str
     expr: str
+    level: int = PER_ELEMENT
+    op: str = ""  # the op's name (the loop renderer's cost model reads it)
 
 
 @dataclass
 class ElemwiseStep:
-    """One loop over the broadcast shape of `leaves`, computing `stmts` per element.
+    """One loop over the broadcast shape of `leaves` (rank `nd`), computing `stmts` per element.
 
-    Scalar `results[m]` is stored to `outs[m]` (sibling loops over the same operands are fused into
-    one loop with several outputs). Leaves of rank 0 are read once before the loop; `leaf_scalars[k]`
-    names the scalar holding leaf k's current element.
+    Scalar `results[m]` is stored to `outs[m]` (sibling regions over the same operands share one loop
+    with several outputs). `leaf_scalars[k]` names the scalar holding leaf k's current element;
+    `leaf_levels[k]` says how often it changes (rank-0 leaves are read once). `inplace`: the loop may
+    write `outs[0]` into the buffer of leaf `inplace[0]` (a fused_inplace node); `inplace[1]` names the
+    kernel's run-time flag that allows it (for a mutable input), or is None (an intermediate).
     """
 
     outs: list[Buffer]
@@ -49,6 +58,33 @@ class ElemwiseStep:
     leaf_scalars: list[str]
     stmts: list[ScalarStmt]
     results: list[str]
+    nd: int = 0
+    leaf_levels: list[int] = field(default_factory=list)
+    uses_err: bool = False
+    inplace: tuple | None = None
+
+    @property
+    def ins(self) -> list[Buffer]:
+        return self.leaves
+
+
+@dataclass
+class ReduceStep:
+    """A loop over the broadcast shape of `leaves` (rank `nd`) whose per-element value `result` (after
+    `stmts`, of dtype `value_dtype`) is reduced by `kind` over the loop axes `axis` into `outs[0]`
+    (dtype = accumulator dtype; `keepdims` as numpy's). The value is never stored as an array."""
+
+    outs: list[Buffer]
+    leaves: list[Buffer]
+    leaf_scalars: list[str]
+    stmts: list[ScalarStmt]
+    result: str
+    value_dtype: str
+    kind: str
+    axis: tuple
+    keepdims: bool
+    nd: int = 0
+    leaf_levels: list[int] = field(default_factory=list)
     uses_err: bool = False
 
     @property
@@ -70,7 +106,7 @@ class CallStep:
 class Step:
     """One step of a kernel: what it computes, and which intermediates die after it."""
 
-    body: ElemwiseStep | CallStep
+    body: ElemwiseStep | ReduceStep | CallStep
     label: str  # profile label, e.g. "3 mul" (aotgraph's text, passed as data)
     description: str  # for errors: the ops and the user line that created them (passed as data)
     dead: list[str] = field(default_factory=list)
@@ -87,6 +123,7 @@ class Kernel:
     steps: list[Step]
     results: list[str]
     helpers: dict[str, str] = field(default_factory=dict)
+    mutable_checks: list = field(default_factory=list)  # (flag name, input buffer): may it be overwritten?
 
     @property
     def labels(self) -> list[str]:
@@ -108,9 +145,13 @@ def format_kernel(kernel: Kernel) -> str:
         ins = ", ".join(b.name for b in body.ins)
         kind = type(body).__name__.replace("Step", "").lower()
         lines.append(f"  {outs} = {kind}({ins})  # {step.label}")
-        if isinstance(body, ElemwiseStep):
+        if isinstance(body, ReduceStep):
+            lines.append(f"      {body.kind} over axes {body.axis} (keepdims={body.keepdims}) of {body.result}")
+        if isinstance(body, (ElemwiseStep, ReduceStep)):
             for s in body.stmts:
-                lines.append(f"      {s.target}: {s.dtype} = {s.expr}")
+                lines.append(f"      {s.target}: {s.dtype} = {s.expr}{'' if s.level == PER_ELEMENT else '  # hoisted'}")
+            if getattr(body, "inplace", None):
+                lines.append(f"      (may write {body.outs[0].name} into {body.leaves[body.inplace[0]].name})")
         if step.dead:
             lines.append(f"      del {', '.join(step.dead)}")
     lines.append(f"  return {', '.join(kernel.results)}")

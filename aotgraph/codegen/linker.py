@@ -2,7 +2,9 @@
 
 `make_thunk(spec, label)` lowers the spec, renders a module holding its kernel (without the
 runtime: in process, `aotgraph.runtime.Function` drives it), builds it through the cache (a hit when
-the same source was built before, in any process), imports it and returns the kernel's `run`. The
+the same source was built before, in any process), imports it and returns the kernel's `run`.
+In-process modules run on this machine only: they are compiled for its CPU (-march=native), with
+OpenMP and with the C library's vector math functions when available (see aotgraph/build/toolchain.py). The
 thunk receives the live shared values in `values`, so compiled calls read and update the very
 containers of the in-process shared variables. Constants, profile labels and error descriptions
 go to the kernel object as data: they never change the source, so they never cause a rebuild.
@@ -23,7 +25,7 @@ def render_spec(spec) -> tuple[str, object]:
 
 def make_thunk(spec, label: str):
     source, kernel = render_spec(spec)
-    module = build_and_import(source)
+    module = build_and_import(source, native=True, openmp=True, vector_math=True)
     instance = module._make_kernel(0, label, kernel.const_values, kernel.descriptions, kernel.labels)
     return instance.run
 

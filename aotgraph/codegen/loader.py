@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import sys
 import threading
 from pathlib import Path
@@ -12,25 +13,49 @@ from types import ModuleType
 _loaded: dict[str, ModuleType] = {}
 _lock = threading.Lock()
 
+# OpenMP threads that finish a loop early wait for the others; by default they spin (keeping a CPU busy) for
+# a while. Where the CPUs are shared (containers, virtual machines, other busy threads) a spinning thread
+# takes the CPU the working ones need, and two threads end up slower than one. Our parallel loops are large
+# (>= 65536 elements), so sleeping costs little: unless the user chose, waiting threads sleep. (This applies
+# when the OpenMP runtime is loaded later in the process, as it is by the first compiled module.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def module_name_for(source: str) -> str:
     """A module name derived from the source (same source, same name: in this and any other process)."""
     return "aotgraph_k_" + hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
-def build_and_import(source: str, *, native: bool = False) -> ModuleType:
-    """The module compiled from `source` (a cache hit when it was built before), imported once per process."""
+def build_and_import(source: str, *, native: bool = False, openmp: bool = False,
+                     vector_math: bool = False) -> ModuleType:
+    """The module compiled from `source` (a cache hit when it was built before), imported once per process.
+
+    Its loops use `aotgraph.config.num_threads` threads (and follow later assignments to it).
+    """
     name = module_name_for(source)
     module = _loaded.get(name)
     if module is not None:
         return module
     from aotgraph.build import compile_extension
+    from aotgraph.config import config
 
     with _lock:
         if name not in _loaded:
-            directory = Path(compile_extension(name, source, {}, native=native))
-            _loaded[name] = import_from(directory, name)
+            directory = Path(compile_extension(name, source, {}, native=native, openmp=openmp,
+                                               vector_math=vector_math))
+            module = import_from(directory, name)
+            if hasattr(module, "_set_num_threads"):
+                module._set_num_threads(config.num_threads)
+            _loaded[name] = module
     return _loaded[name]
+
+
+def set_num_threads(n: int) -> None:
+    """Let the loops of every module imported by build_and_import use up to `n` threads."""
+    with _lock:
+        for module in _loaded.values():
+            if hasattr(module, "_set_num_threads"):
+                module._set_num_threads(n)
 
 
 def import_from(directory: Path, name: str) -> ModuleType:

@@ -1,16 +1,16 @@
-"""Lowering: a FunctionSpec becomes a `Kernel` (see ir.py).
+"""Lowering: a FunctionSpec (optimized: see aotgraph/rewrite, where the `fuse` pass groups elementwise
+regions into fused nodes) becomes a `Kernel` (see ir.py).
 
 The passes, in order:
 1. `toposort` the nodes computing the spec's results;
 2. `name_values`: every graph input, constant and node output gets an identifier (`v<n>`, `c<n>`) in
    order of appearance, so the same spec lowers to the same text in every process;
-3. `fusion_groups`: chains of elementwise nodes fuse into one loop (a node joins its consumers' loop
-   when all its consumers are in that loop, it is not a result and it has the loop's broadcast
-   pattern), and `elemwise_loops` merges sibling loops over the same operands into one loop with
-   several outputs;
-4. each loop becomes an `ElemwiseStep` (scalar rules in scalar.py), every other node a step made by
-   its rule in ops.py (the keys of `ELEMWISE` and `OPS` are the ops this backend supports);
-5. liveness: after each step, the intermediates nobody reads any more are released.
+3. each node becomes one step: a fused, fused_inplace or elementwise node one loop (`ElemwiseStep`,
+   its statements rendered by the scalar rules of scalar.py), a fused_reduce node or a reduce node one
+   reduction loop (`ReduceStep`, reduction rules in reduction.py), every other node a step made by its
+   rule in ops.py. The keys of `ELEMWISE`, `REDUCTIONS` and `OPS` are what this backend supports;
+   fusion itself is the rewrite pass's job, never done here;
+4. liveness: after each step, the intermediates nobody reads any more are released.
 """
 
 from __future__ import annotations
@@ -19,25 +19,34 @@ import numpy as np
 
 from aotgraph.codegen import ops as op_rules
 from aotgraph.codegen.dtypes import literal
-from aotgraph.codegen.ir import Buffer, ElemwiseStep, Kernel, ScalarStmt, Step
+from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, Kernel, ReduceStep, ScalarStmt, Step
+from aotgraph.codegen.reduction import REDUCTIONS
 from aotgraph.codegen.scalar import ELEMWISE, render_scalar
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
+from aotgraph.rewrite.fusedop import FUSED_OPS, ScalarProgram, stmt_types
 
 
 def supported_ops() -> list[str]:
     """The op names the Cython backend renders."""
-    return sorted(set(ELEMWISE) | set(op_rules.OPS))
+    return sorted(set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS)
 
 
 def is_elemwise(node: Apply) -> bool:
     return rule_of(node.op).elemwise is not None
 
 
+def _op_names(node: Apply) -> list[str]:
+    if node.op.name in FUSED_OPS:
+        return [node.op.name] + node.op.expr.ops
+    return [node.op.name]
+
+
 def check_supported(nodes: list[Apply]) -> None:
-    missing = sorted({n.op.name for n in nodes if n.op.name not in ELEMWISE and n.op.name not in op_rules.OPS})
+    known = set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS
+    missing = sorted({name for n in nodes for name in _op_names(n) if name not in known})
     if missing:
-        where = next(n for n in nodes if n.op.name == missing[0]).trace
+        where = next(n for n in nodes if missing[0] in _op_names(n)).trace
         raise NotImplementedError(
             f"the Cython backend (mode FAST_RUN) cannot compile op(s) {', '.join(map(repr, missing))} "
             f"(first created at {where}); use mode='FAST_COMPILE' for this function"
@@ -53,15 +62,22 @@ def lower(spec, name: str = "k0") -> Kernel:
     return lowering.run(name)
 
 
+def loop_reduce(node: Apply) -> bool:
+    """Whether a reduce node becomes a reduction loop (else a numpy call)."""
+    return node.op.name == "reduce" and node.op.kind in REDUCTIONS and bool(node.op.axis)
+
+
 class _Lowering:
     def __init__(self, graph_inputs: list[Variable], nodes: list[Apply], results: list[Variable]):
         self.graph_inputs = graph_inputs
+        self.input_position = {id(v): i for i, v in enumerate(graph_inputs)}
         self.nodes = nodes
         self.results = results
         self.names: dict[int, Buffer] = {}
         self.consts: list[Buffer] = []
         self.const_values: list = []
         self.helpers: dict[str, str] = {}
+        self.mutable_checks: list = []
         self.counter = 0
 
     # ---- naming ----------------------------------------------------------------------------------------
@@ -88,59 +104,91 @@ class _Lowering:
     # ---- the passes ------------------------------------------------------------------------------------
     def run(self, name: str) -> Kernel:
         inputs = [self.new_buffer(v) for v in self.graph_inputs]
-        loops = elemwise_loops(self.nodes, self.results)
         steps = []
         for index, node in enumerate(self.nodes):
-            if is_elemwise(node):
-                if index not in loops:
-                    continue
-                groups = [[self.nodes[i] for i in group] for group in loops[index]]
-                body = self.elemwise_step(groups)
-                members = [n for group in groups for n in group]
-                steps.append(Step(body, _loop_label(index, members), _describe(members)))
-            else:
-                ins = [self.buffer(v) for v in node.inputs]
-                outs = [self.new_buffer(v) for v in node.outputs]
-                body = op_rules.OPS[node.op.name](node, ins, outs)
-                self.helpers.update(getattr(body, "helpers", {}) or {})
-                steps.append(Step(body, f"{index} {node.op!r}", _describe([node])))
+            body = self.lower_node(node)
+            self.helpers.update(getattr(body, "helpers", {}) or {})
+            steps.append(Step(body, _label(index, node), _describe(node)))
         result_names = [self.buffer(v).name for v in self.results]
         _liveness(steps, {b.name for b in inputs} | {b.name for b in self.consts} | set(result_names))
-        return Kernel(name, inputs, self.consts, self.const_values, steps, result_names, self.helpers)
+        return Kernel(name, inputs, self.consts, self.const_values, steps, result_names, self.helpers,
+                      self.mutable_checks)
 
-    def elemwise_step(self, groups: list[list[Apply]]) -> ElemwiseStep:
-        """One loop computing every node of `groups`; the last node of each group is stored to memory."""
-        temps: dict[int, str] = {}  # id(var) -> scalar name
+    def lower_node(self, node: Apply):
+        name = node.op.name
+        if name in ("fused", "fused_inplace"):
+            return self.loop(node, node.op.expr)
+        if name == "fused_reduce":
+            return self.loop(node, node.op.expr, node.op.reduce)
+        if is_elemwise(node):
+            return self.loop(node, _one_statement(node))
+        if loop_reduce(node):
+            x = node.inputs[0]
+            return self.loop(node, ScalarProgram((), ("i0",), (x.type,)), node.op)
+        ins = [self.buffer(v) for v in node.inputs]
+        outs = [self.new_buffer(v) for v in node.outputs]
+        return op_rules.OPS[name](node, ins, outs)
+
+    def loop(self, node: Apply, program: ScalarProgram, reduce=None):
+        """The loop of `program` over `node`'s inputs: an ElemwiseStep, or a ReduceStep for `reduce`."""
+        types = stmt_types(program, [v.type for v in node.inputs])
+        nd = types[program.outputs[0]].ndim
+        scalars: dict[str, tuple[str, int]] = {}  # ref -> (scalar expression, level)
         leaves: list[Buffer] = []
-        leaf_ids: dict[int, int] = {}
-        stmts: list[ScalarStmt] = []
-        uses_err = False
-        outs, results = [], []
-        for group in groups:
-            for node in group:
-                args, dtypes = [], []
-                for v in node.inputs:
-                    if id(v) in temps:
-                        args.append(temps[id(v)])
-                    elif _inline(v) is not None:
-                        args.append(_inline(v))
-                    else:
-                        if id(v) not in leaf_ids:
-                            leaf_ids[id(v)] = len(leaves)
-                            leaves.append(self.buffer(v))
-                        args.append(f"a{leaf_ids[id(v)]}")
-                    dtypes.append(v.type.dtype)
-                out = node.outputs[0]
-                ctx = render_scalar(node.op, rule_of(node.op).elemwise.fn, args, dtypes, out.type.dtype)
-                self.helpers.update(ctx.helpers)
-                uses_err = uses_err or ctx.uses_err
-                target = f"t{len(stmts)}"
-                stmts.append(ScalarStmt(target, out.type.dtype, ctx.expr))
-                temps[id(out)] = target
-            outs.append(self.new_buffer(group[-1].outputs[0]))
-            results.append(stmts[-1].target)
-        scalars = [f"a{k}" for k in range(len(leaves))]
-        return ElemwiseStep(outs, leaves, scalars, stmts, results, uses_err)
+        levels: list[int] = []
+        for k, v in enumerate(node.inputs):
+            inline = _inline(v)
+            if inline is not None:
+                scalars[f"i{k}"] = (inline, ONCE)
+                continue
+            scalars[f"i{k}"] = (f"a{len(leaves)}", _leaf_level(v, nd))
+            leaves.append(self.buffer(v))
+            levels.append(_leaf_level(v, nd))
+        stmts, uses_err = [], False
+        for j, (op, args) in enumerate(program.stmts):
+            exprs = [scalars[a][0] for a in args]
+            ctx = render_scalar(op, rule_of(op).elemwise.fn, exprs, [types[a].dtype for a in args],
+                                types[f"t{j}"].dtype)
+            self.helpers.update(ctx.helpers)
+            uses_err = uses_err or ctx.uses_err
+            level = max([scalars[a][1] for a in args], default=ONCE)
+            stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, ctx.expr, level, op.name))
+            scalars[f"t{j}"] = (f"t{j}", level)
+        leaf_scalars = [f"a{k}" for k in range(len(leaves))]
+        outs = [self.new_buffer(v) for v in node.outputs]
+        if reduce is not None:
+            ref = program.outputs[0]
+            return ReduceStep(outs, leaves, leaf_scalars, stmts, scalars[ref][0], types[ref].dtype, reduce.kind,
+                              tuple(reduce.axis), bool(reduce.keepdims), nd, levels, uses_err)
+        results = [scalars[ref][0] for ref in program.outputs]
+        return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, uses_err, self.inplace(node))
+
+    def inplace(self, node: Apply) -> tuple | None:
+        """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""
+        if not rule_of(node.op).destroy_map or _inline(node.inputs[0]) is not None:
+            return None
+        victim = node.inputs[0]
+        if isinstance(victim, Constant):
+            return None
+        position = self.input_position.get(id(victim))
+        if position is None:
+            return (0, None)
+        flag = f"m{position}"
+        if all(f != flag for f, _ in self.mutable_checks):
+            self.mutable_checks.append((flag, self.names[id(victim)]))
+        return (0, flag)
+
+
+def _one_statement(node: Apply) -> ScalarProgram:
+    return ScalarProgram(((node.op, tuple(f"i{k}" for k in range(len(node.inputs)))),), ("t0",),
+                         tuple(v.type for v in node.inputs))
+
+
+def _leaf_level(v: Variable, nd: int) -> int:
+    """ONCE for a rank-0 operand, PER_ROW for one that does not vary along the loop's last axis."""
+    if v.type.ndim == 0:
+        return ONCE
+    return PER_ROW if nd > 0 and v.type.shape[-1] == 1 else PER_ELEMENT
 
 
 def _inline(v: Variable) -> str | None:
@@ -150,73 +198,18 @@ def _inline(v: Variable) -> str | None:
     return literal(np.asarray(v.data).reshape(()), v.type.dtype)
 
 
-def fusion_groups(nodes: list[Apply], results: list[Variable]) -> dict[int, int]:
-    """For each elementwise node (by index), the index of the root node of the loop that computes it.
-
-    A node joins its consumers' loop when all its consumers are in that one loop, its value is not a
-    result, and it has the loop's broadcast pattern (so fusing never recomputes a smaller operand).
-    """
-    clients: dict[int, list[int]] = {}
-    for index, node in enumerate(nodes):
-        for v in node.inputs:
-            clients.setdefault(id(v), []).append(index)
-    result_ids = {id(v) for v in results}
-    group: dict[int, int] = {}
-    for index in reversed(range(len(nodes))):
-        node = nodes[index]
-        if not is_elemwise(node):
-            continue
-        out = node.outputs[0]
-        users = clients.get(id(out), [])
-        roots = {group.get(u) for u in users}
-        fusable = id(out) not in result_ids and users and len(roots) == 1 and None not in roots
-        if fusable:
-            root = roots.pop()
-            fusable = nodes[root].outputs[0].type.broadcastable == out.type.broadcastable
-        group[index] = root if fusable else index
-    return group
+def _label(index: int, node: Apply) -> str:
+    if node.op.name in FUSED_OPS:
+        kind = node.op.name if node.op.name != "fused_reduce" else f"fused_reduce {node.op.reduce.kind}"
+        return f"{index} {kind}[{' '.join(node.op.expr.ops)}]"
+    return f"{index} {node.op!r}"
 
 
-def elemwise_loops(nodes: list[Apply], results: list[Variable]) -> dict[int, list[list[int]]]:
-    """Loops to emit: position (node index) -> the fusion groups (lists of node indices) the loop computes.
-
-    Sibling groups -- the same operands and the same broadcast pattern -- share one loop with
-    several outputs, emitted where the first of them was; they cannot depend on each other, since
-    their operands are all computed before either.
-    """
-    groups = fusion_groups(nodes, results)
-    members: dict[int, list[int]] = {}
-    for index, root in groups.items():
-        members.setdefault(root, []).append(index)
-    loops: dict[int, list[list[int]]] = {}
-    by_key: dict[tuple, int] = {}
-    for root in sorted(members):
-        group = sorted(members[root])
-        key = (_leaves([nodes[i] for i in group]), nodes[root].outputs[0].type.broadcastable)
-        if key in by_key:
-            loops[by_key[key]].append(group)
-        else:
-            by_key[key] = root
-            loops[root] = [group]
-    return loops
-
-
-def _leaves(group: list[Apply]) -> frozenset:
-    """ids of the values a fusion group reads from memory."""
-    inside = {id(n.outputs[0]) for n in group}
-    return frozenset(id(v) for n in group for v in n.inputs if id(v) not in inside and _inline(v) is None)
-
-
-def _loop_label(index: int, members: list[Apply]) -> str:
-    if len(members) == 1:
-        return f"{index} {members[0].op!r}"
-    return f"{index} loop[{' '.join(repr(n.op) for n in members)}]"
-
-
-def _describe(group: list[Apply]) -> str:
-    root = group[-1]
-    ops = ", ".join(repr(n.op) for n in group)
-    return f"{ops} (created at {root.trace})"
+def _describe(node: Apply) -> str:
+    ops = ", ".join(_op_names(node)[1:]) if node.op.name in FUSED_OPS else repr(node.op)
+    if node.op.name == "fused_reduce":
+        ops = f"{ops}, reduce {node.op.reduce.kind}" if ops else f"reduce {node.op.reduce.kind}"
+    return f"{ops} (created at {node.trace})"
 
 
 def _liveness(steps: list[Step], keep: set[str]) -> None:

@@ -1,8 +1,8 @@
 """Rendering: kernel IR -> the prepared lines that the Jinja templates print.
 
-Each step becomes one `cdef` function; each kernel a plain and a profiled `cdef` runner and a small
-`cdef class` whose `run(values, profile)` is the thunk. Nothing here reads a user string: labels
-and error descriptions are data handed to the kernel object when it is made.
+Each step becomes one `cdef` function (loops: with their kernels, see loops.py); each kernel a `cdef`
+runner and a small `cdef class` whose `run(values, profile)` is the thunk. Nothing here reads a user
+string: labels and error descriptions are data handed to the kernel object when it is made.
 """
 
 from __future__ import annotations
@@ -11,87 +11,15 @@ import functools
 import re
 from pathlib import Path
 
-from aotgraph.codegen.dtypes import CTYPE, TYPENUM
-from aotgraph.codegen.ir import Buffer, CallStep, ElemwiseStep, Kernel
+from aotgraph.codegen.dtypes import TYPENUM
+from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep
+from aotgraph.codegen.loops import render_elemwise, render_reduce, unique_names
 
 IND = "    "
 
 
 def _indent(lines: list[str], depth: int = 1) -> list[str]:
     return [IND * depth + line if line else line for line in lines]
-
-
-# ---- elementwise loops -------------------------------------------------------------------------------------
-
-
-def render_elemwise(fname: str, body: ElemwiseStep) -> list[str]:
-    """A cdef function computing one (fused) elementwise loop; correct for any strides and broadcasting."""
-    nd = body.outs[0].ndim
-    arrays = [k for k, b in enumerate(body.leaves) if b.ndim > 0]
-    scalars = [k for k, b in enumerate(body.leaves) if b.ndim == 0]
-    params = ", ".join(f"cnp.ndarray {name}" for name in unique_names(body.leaves))
-    decls = [f"cdef cnp.npy_intp dims[{max(nd, 1)}]", "cdef cnp.npy_intp n, i", "cdef int err = 0"]
-    for m, b in enumerate(body.outs):
-        decls += [f"cdef cnp.ndarray out{m}", f"cdef {CTYPE[b.dtype]}* po{m}"]
-    decls += [f"cdef {CTYPE[b.dtype]} {body.leaf_scalars[k]}" for k, b in enumerate(body.leaves)]
-    decls += [f"cdef {CTYPE[s.dtype]} {s.target}" for s in body.stmts]
-    for k in arrays:
-        decls.append(f"cdef {CTYPE[body.leaves[k].dtype]}* p{k}")
-        decls.append(f"cdef cnp.npy_intp st{k}[{nd}]")
-        decls += [f"cdef char* q{k}_{d}" for d in range(nd)]
-    decls += [f"cdef cnp.npy_intp j{d}" for d in range(nd)]
-
-    returned = ", ".join(f"out{m}" for m in range(len(body.outs)))
-    code = [f"dims[{d}] = 1" for d in range(nd)]
-    code += [f"_bcast({body.leaves[k].name}, dims, {nd})" for k in arrays]
-    code += [f"_declared({body.leaves[k].name}, dims, {nd}, {body.leaves[k].undeclared_ones})"
-             for k in arrays if body.leaves[k].undeclared_ones]
-    for m, b in enumerate(body.outs):
-        code.append(f"out{m} = cnp.PyArray_EMPTY({nd}, dims, {TYPENUM[b.dtype]}, 0)")
-        code.append(f"po{m} = <{CTYPE[b.dtype]}*>cnp.PyArray_DATA(out{m})")
-    code += ["n = cnp.PyArray_SIZE(out0)", "if n == 0:", IND + f"return {returned}"]
-    for k in scalars:
-        b = body.leaves[k]
-        code.append(f"{body.leaf_scalars[k]} = (<{CTYPE[b.dtype]}*>cnp.PyArray_DATA({b.name}))[0]")
-    compute = [f"{s.target} = {s.expr}" for s in body.stmts]
-    compute += [f"po{m}[i] = {r}" for m, r in enumerate(body.results)]
-
-    fast_ok = all(body.leaves[k].ndim == nd for k in arrays)
-    fast = [f"p{k} = <{CTYPE[body.leaves[k].dtype]}*>cnp.PyArray_DATA({body.leaves[k].name})" for k in arrays]
-    fast += ["for i in range(n):"]
-    fast += _indent([f"{body.leaf_scalars[k]} = p{k}[i]" for k in arrays] + compute)
-    if not arrays:
-        code += fast
-    elif fast_ok:
-        condition = " and ".join(f"_contig({body.leaves[k].name}, dims, {nd})" for k in arrays)
-        code += [f"if {condition}:"] + _indent(fast) + ["else:"] + _indent(_strided(body, arrays, nd, compute))
-    else:
-        code += _strided(body, arrays, nd, compute)
-    if body.uses_err:
-        code += ["if err:", IND + 'raise ValueError("Integers to negative integer powers are not allowed.")']
-    code.append(f"return {returned}")
-    ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
-    return [f"cdef {ret} {fname}({params}):"] + _indent(decls + code)
-
-
-def _strided(body: ElemwiseStep, arrays: list[int], nd: int, compute: list[str]) -> list[str]:
-    """Nested loops over byte pointers: any strides, negative steps, 0 strides for broadcast axes."""
-    lines = [f"_bstrides({body.leaves[k].name}, dims, {nd}, st{k})" for k in arrays]
-    lines += [f"q{k}_0 = cnp.PyArray_BYTES({body.leaves[k].name})" for k in arrays]
-    lines.append("i = 0")
-
-    def level(d: int) -> list[str]:
-        inner: list[str] = []
-        if d == nd - 1:
-            inner += [f"{body.leaf_scalars[k]} = (<{CTYPE[body.leaves[k].dtype]}*>q{k}_{d})[0]" for k in arrays]
-            inner += compute + ["i += 1"]
-        else:
-            inner += [f"q{k}_{d + 1} = q{k}_{d}" for k in arrays]
-            inner += level(d + 1)
-        inner += [f"q{k}_{d} += st{k}[{d}]" for k in arrays]
-        return [f"for j{d} in range(dims[{d}]):"] + _indent(inner)
-
-    return lines + level(0)
 
 
 # ---- numpy calls ----------------------------------------------------------------------------
@@ -106,23 +34,22 @@ def render_call(fname: str, body: CallStep) -> list[str]:
     return [f"cdef {ret} {fname}({params}):"] + _indent(code)
 
 
-def unique_names(buffers: list[Buffer]) -> list[str]:
-    """Names of `buffers` in order, each once (a node may read one value twice)."""
-    return list(dict.fromkeys(b.name for b in buffers))
-
-
-RENDERERS = {ElemwiseStep: render_elemwise, CallStep: render_call}
+RENDERERS = {
+    ElemwiseStep: lambda fname, body, helpers: render_elemwise(fname, body),
+    ReduceStep: render_reduce,
+    CallStep: lambda fname, body, helpers: render_call(fname, body),
+}
 
 
 # ---- kernels -----------------------------------------------------------------------------------------------
 
 
-def render_kernel(kernel: Kernel) -> list[str]:
-    """The step functions and the runner `_<name>_run` of one kernel."""
+def render_kernel(kernel: Kernel, helpers: dict[str, str]) -> list[str]:
+    """The step functions and the runner `_<name>_run` of one kernel (helpers they call go into `helpers`)."""
     lines: list[str] = []
     prefix = f"_{kernel.name}"
     for index, step in enumerate(kernel.steps):
-        lines += RENDERERS[type(step.body)](f"{prefix}_s{index}", step.body) + ["", ""]
+        lines += RENDERERS[type(step.body)](f"{prefix}_s{index}", step.body, helpers) + ["", ""]
     lines += _runner(kernel)
     return lines
 
@@ -136,17 +63,26 @@ def _runner(kernel: Kernel) -> list[str]:
         names += [b.name for b in step.body.outs]
     decls = ["cdef int step = -1", "cdef bint timed = profile is not None", "cdef double start = 0"]
     decls += [f"cdef cnp.ndarray {n}" for n in dict.fromkeys(names)]
+    decls += [f"cdef bint {flag}" for flag, _ in kernel.mutable_checks]
     body = [f"_check_count(values, {len(kernel.inputs)})"]
     for position, b in enumerate(kernel.inputs):
         body.append(f"{b.name} = _arg(values[{position}], {TYPENUM[b.dtype]}, {b.ndim}, {position})")
     body += [f"{b.name} = consts[{j}]" for j, b in enumerate(kernel.consts)]
+    arrays = [b.name for b in kernel.inputs] + [b.name for b in kernel.consts]
+    for flag, b in kernel.mutable_checks:  # a mutable input sharing memory with another argument stays intact
+        others = [name for name in arrays if name != b.name]
+        body.append(f"{flag} = _alone({b.name}, ({', '.join(others)}{',' if len(others) == 1 else ''}))")
     for index, step in enumerate(kernel.steps):
         outs = ", ".join(b.name for b in step.body.outs)
+        args = unique_names(step.body.ins)
+        inplace = getattr(step.body, "inplace", None)
+        if inplace is not None:
+            args.append(inplace[1] or "True")
         body += [
             f"step = {index}",
             "if timed:",
             IND + "start = _now()",
-            f"{outs} = {prefix}_s{index}({', '.join(unique_names(step.body.ins))})",
+            f"{outs} = {prefix}_s{index}({', '.join(args)})",
             "if timed:",
             IND + f"_record(profile, label, labels, {index}, start)",
         ]
@@ -209,7 +145,7 @@ def render_module(kernels: list[Kernel], *, runtime: bool, api: str = "", title:
         helpers.update(kernel.helpers)
     kernel_lines: list[str] = []
     for kernel in kernels:
-        kernel_lines += ["", ""] + render_kernel(kernel)
+        kernel_lines += ["", ""] + render_kernel(kernel, helpers)
     kernel_lines += ["", ""] + kernel_table(kernels)
     python = ""
     if runtime:

@@ -29,6 +29,7 @@ class Mode:
 PREDEFINED = {
     "FAST_COMPILE": Mode("reference", "fast_compile", "FAST_COMPILE"),
     "FAST_RUN": Mode("cython", "fast_run", "FAST_RUN"),
+    "DebugMode": Mode("debug", "fast_run", "DebugMode"),  # equal to ag.DebugMode() (compile/debugmode.py)
 }
 
 
@@ -58,5 +59,7 @@ def _load_linker(name: str) -> None:
             import aotgraph.codegen.linker  # noqa: F401 - registers itself
         except ImportError as err:
             raise NotImplementedError(f"the compiled backend is not available: {err}") from None
+    elif name == "debug":
+        import aotgraph.compile.debugmode  # noqa: F401 - registers itself
     if name not in LINKERS:
         raise ValueError(f"mode uses unknown backend {name!r}; known: {', '.join(LINKERS)}")

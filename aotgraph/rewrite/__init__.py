@@ -1,12 +1,13 @@
 """Graph rewrites: the optimizer. One readable list of named passes per pipeline (STYLE lesson 4).
 
-    merge -> fold -> canonicalize -> stabilize        ('fast_run'; 'fast_compile' runs merge only)
+    merge -> fold -> canonicalize -> stabilize -> fuse -> inplace     ('fast_run'; 'fast_compile': merge only)
 
 Each pass is a function `pass(outputs) -> new outputs` over lists of variables; it never changes the
-graph it is given and keeps graph inputs (explicit inputs, shared variables) the same objects. The fusion
-and in-place passes of the compiled backend go at the end of 'fast_run' (`PASSES` and `PIPELINES` below);
-a pass that needs more than the outputs (the in-place pass: which inputs are mutable, which outputs are
-borrowed) gets it as an argument from `optimize_spec`, where the spec is, not as state on the graph.
+graph it is given and keeps graph inputs (explicit inputs, shared variables) the same objects. `fuse` makes
+each elementwise region (and a region feeding a reduction) one node, the form the compiled backend renders
+as one loop; `inplace` lets such nodes overwrite inputs nobody reads afterwards. A pass that needs more than
+the outputs gets it as a keyword argument from `optimize_spec`, where the spec is, not as state on the graph:
+`inplace` takes `mutable`, the inputs declared In(..., mutable=True).
 
 Debug switches: AOTGRAPH_CHECK_REWRITES=1 re-runs type inference over the whole graph after every pass
 (like `check=True`); AOTGRAPH_PRINT_PASSES=1 prints the graph after every pass (debugprint) to stderr.
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from aotgraph.graph.basic import Variable, toposort
 from aotgraph.graph.rules import rule_of
-from aotgraph.rewrite import canonicalize, fold, merge, stabilize  # the pass modules
+from aotgraph.rewrite import canonicalize, fold, fuse, inplace, merge, stabilize  # the pass modules
 from aotgraph.rewrite.check import RewriteCheckError, check_graph
 from aotgraph.rewrite.engine import RewriteLoopError
 
@@ -36,27 +37,32 @@ PASSES: dict[str, Pass] = {
     "fold": fold.fold,
     "canonicalize": canonicalize.canonicalize,
     "stabilize": stabilize.stabilize,
+    "fuse": fuse.fuse,
+    "inplace": inplace.inplace,
 }
+CONTEXT = {"inplace": ("mutable",)}  # pass -> the keyword arguments it takes from the caller
 
 # Passes that know nothing of ops overwriting their inputs (destroy_map): merging two nodes, or replacing
 # x * 1 by x, could hand an in-place op a value that something else still reads. They leave a graph that
 # already holds an in-place op (compiled with accept_inplace=True) as it is.
-UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "canonicalize", "stabilize"})
+UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "canonicalize", "stabilize", "fuse", "inplace"})
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "fast_compile": ("merge",),
-    "fast_run": ("merge", "fold", "canonicalize", "stabilize"),
+    "fast_run": ("merge", "fold", "canonicalize", "stabilize", "fuse", "inplace"),
 }
 
 
 def rewrite_graph(outputs: Sequence[Variable], pipeline: str | Sequence[str] | None = "fast_run", *,
-                  check: bool = False, trace: Callable[[str, list[Variable]], None] | None = None) -> list[Variable]:
+                  check: bool = False, trace: Callable[[str, list[Variable]], None] | None = None,
+                  mutable: Sequence[Variable] = ()) -> list[Variable]:
     """New output variables computing the values of `outputs`, rewritten by the passes of `pipeline`.
 
     pipeline: 'fast_compile', 'fast_run', a sequence of names from PASSES, or None (no pass). A graph that
         holds an in-place op is left to the passes not in UNAWARE_OF_INPLACE.
     check: re-run type inference over the graph after each pass (also with AOTGRAPH_CHECK_REWRITES=1).
     trace: called as trace(pass_name, outputs) after each pass (AOTGRAPH_PRINT_PASSES=1 prints them).
+    mutable: graph inputs the function may overwrite (for the `inplace` pass); none by default.
     """
     names = _pass_names(pipeline)
     check = check or _env_flag("AOTGRAPH_CHECK_REWRITES")
@@ -66,8 +72,9 @@ def rewrite_graph(outputs: Sequence[Variable], pipeline: str | Sequence[str] | N
     if any(rule_of(node.op).destroy_map for node in toposort(current)):
         names = tuple(n for n in names if n not in UNAWARE_OF_INPLACE)
     with _no_cyclic_gc():
+        context = {"mutable": tuple(mutable)}
         for name in names:
-            new = PASSES[name](current)
+            new = PASSES[name](current, **{key: context[key] for key in CONTEXT.get(name, ())})
             if check:
                 check_graph(name, current, new)
             if trace is not None:
@@ -96,7 +103,8 @@ def optimize_spec(spec, pipeline: str | Sequence[str] | None):
     Inputs, shared variables, borrow flags and update targets are kept; so are the graph inputs'
     variables themselves (the runtime binds them by identity).
     """
-    results = rewrite_graph(spec.results, pipeline)
+    mutable = [item.variable for item in spec.inputs if item.mutable]
+    results = rewrite_graph(spec.results, pipeline, mutable=mutable)
     n = len(spec.outputs)
     updates = [(target, expr) for (target, _), expr in zip(spec.updates, results[n:])]
     return dataclasses.replace(spec, outputs=results[:n], updates=updates, extra=dict(spec.extra))

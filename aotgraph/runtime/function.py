@@ -18,6 +18,7 @@ from .profiling import ProfileStats
 from .values import STATE_LOCK, Container, filter_value, static_shape
 
 _MISSING = object()
+_LATE_DEFAULT = object()  # "use the default": read under STATE_LOCK, where this call's updates commit
 
 
 class InputSlot:
@@ -86,6 +87,9 @@ class Function:
             if slot.name is not None:
                 self._by_name[slot.name] = None if slot.name in self._by_name else slot.position
         self._mutable = [slot.position for slot in self._inputs if slot.mutable]
+        # Defaults this function updates (In(..., update=...)) are read under STATE_LOCK, like shared values:
+        # read outside it, two threads could both read the old default and one update would be lost.
+        self._late_defaults = sorted({index for (kind, index), _, _ in self._updates if kind == "input"})
         self._copy_outputs = [i for i, (borrow, must_copy) in enumerate(self._outputs) if must_copy and not borrow]
         self._commits = [
             (self._shared[index] if kind == "shared" else self._inputs[index].container, position, must_copy)
@@ -118,11 +122,13 @@ class Function:
             for i in range(self._n_inputs):
                 slot = inputs[i]
                 value = values[i]
+                if value is _LATE_DEFAULT:
+                    continue
                 if value is not slot.container.value or not slot.has_default:
                     values[i] = filter_value(value, slot.dtype, slot.shape, slot.strict,
                                              slot.allow_downcast, slot.what, self._floatX)
             for i in self._mutable:
-                if not values[i].flags.writeable:
+                if values[i] is not _LATE_DEFAULT and not values[i].flags.writeable:
                     raise ValueError(f"{inputs[i].what} is declared mutable=True but the array is read-only")
         if self._shared or self._commits:
             with STATE_LOCK:
@@ -140,6 +146,9 @@ class Function:
 
     def _run_with_state(self, values, profile) -> list:
         """Read shared values, compute, then commit every update (under STATE_LOCK: calls act serialized)."""
+        for i in self._late_defaults:
+            if values[i] is _LATE_DEFAULT:
+                values[i] = self._inputs[i].container.value
         for container in self._shared:
             values.append(container.value)
         results = self._thunk(values, profile)
@@ -171,7 +180,7 @@ class Function:
             if value is _MISSING:
                 slot = self._inputs[i]
                 if slot.has_default:
-                    values[i] = slot.container.value
+                    values[i] = _LATE_DEFAULT if i in self._late_defaults else slot.container.value
                 else:
                     missing.append(slot.describe())
         if missing:

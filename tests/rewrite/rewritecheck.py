@@ -17,6 +17,19 @@ def op_counts(outputs) -> Counter:
     return Counter(node.op.name for node in toposort(list(outputs)))
 
 
+def statement_counts(outputs) -> Counter:
+    """Like op_counts, with each fused node counted as the ops of its statements (and its reduction)."""
+    counts: Counter = Counter()
+    for node in toposort(list(outputs)):
+        if node.op.name.startswith("fused"):
+            counts.update(node.op.expr.ops)
+            if node.op.name == "fused_reduce":
+                counts["reduce"] += 1
+        else:
+            counts[node.op.name] += 1
+    return counts
+
+
 def constants(outputs) -> list:
     """The distinct constant objects the graph of `outputs` reads."""
     found = {id(v): v for node in toposort(list(outputs)) for v in node.inputs if isinstance(v, Constant)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rewritecheck import op_counts
+from rewritecheck import op_counts, statement_counts
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -24,7 +24,7 @@ def snapshot(outputs):
 
 
 def test_pipelines_are_lists_of_named_passes():
-    assert PIPELINES["fast_run"] == ("merge", "fold", "canonicalize", "stabilize")
+    assert PIPELINES["fast_run"] == ("merge", "fold", "canonicalize", "stabilize", "fuse", "inplace")
     assert PIPELINES["fast_compile"] == ("merge",)
     assert all(name in PASSES for names in PIPELINES.values() for name in names)
     with pytest.raises(ValueError, match="unknown rewrite pipeline"):
@@ -53,7 +53,7 @@ def test_trace_sees_every_pass_in_order():
     x = at.dvector("x")
     seen = []
     rewrite_graph([x * 1], "fast_run", trace=lambda name, outs: seen.append((name, len(toposort(outs)))))
-    assert seen == [("merge", 1), ("fold", 1), ("canonicalize", 0), ("stabilize", 0)]
+    assert seen == [("merge", 1), ("fold", 1), ("canonicalize", 0), ("stabilize", 0), ("fuse", 0), ("inplace", 0)]
 
 
 def test_print_passes_switch(monkeypatch, capsys):
@@ -113,7 +113,8 @@ def test_function_runs_the_optimized_spec():
                     mode=FAST_RUN_REFERENCE)
     spec = f._spec
     assert op_counts(spec.outputs) == {"sqr": 1} and spec.outputs[1] is x
-    assert op_counts([spec.updates[0][1]]) == {"log1p": 1, "add": 1}
+    assert op_counts([spec.updates[0][1]]) == {"fused": 1}
+    assert statement_counts([spec.updates[0][1]]) == {"log1p": 1, "add": 1}
     assert spec.inputs[0].variable is x and spec.shared == [s] and spec.borrow == [False, True]
     assert spec.updates[0][0] == ("shared", 0)
     out = f(np.array([1.0, 2.0, 3.0]))

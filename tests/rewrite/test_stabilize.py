@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rewritecheck import check_rewrite
+from rewritecheck import check_rewrite, statement_counts
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -130,7 +130,7 @@ def test_tutorial_cross_entropy_is_stable():
     z, y = at.dvector("z"), at.dvector("y")
     xent = tutorial_xent(z, y)
     new = rewrite_graph([xent], "fast_run", check=True)
-    ops = {node.op.name for node in ag.graph.basic.toposort(new)}
+    ops = set(statement_counts(new))
     assert "softplus" in ops and not ops & {"log", "exp", "true_div", "sigmoid"}, ops
 
     labels = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
