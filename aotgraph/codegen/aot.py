@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import keyword
+import threading
 import zipfile
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from aotgraph.codegen.render import render_module, render_template
 from aotgraph.rewrite import optimize_spec
 
 DATA_FILE = "aotgraph_data.npz"
+_AST_LOCK = threading.Lock()
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
                        "get_num_threads", "np", "cnp"})
 
@@ -149,7 +151,9 @@ def _literal(value) -> str:
     import ast
 
     text = repr(value)
-    if ast.literal_eval(text) != value:
+    with _AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (gh-106905)
+        same = ast.literal_eval(text) == value
+    if not same:
         raise AssertionError("a build literal does not round-trip through repr")
     return text
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import threading
 from pathlib import Path
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+_AST_LOCK = threading.Lock()
 _RELATIVE = re.compile(r"^from \.(\w+) import ")
 
 
@@ -30,17 +32,20 @@ def runtime_source() -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def runtime_names() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def runtime_names() -> frozenset[str]:
     """Top-level names the runtime defines (generated names must not collide with them)."""
     names = set()
-    for node in ast.parse(runtime_source()).body:
+    with _AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (gh-106905)
+        tree = ast.parse(runtime_source())
+    for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
+    return frozenset(names)
 
 
 def _relative_imports(text: str) -> list[str]:

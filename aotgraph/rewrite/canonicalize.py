@@ -91,7 +91,7 @@ RULES = [
     Rule("pow_two", P("pow", "x", TWO), lambda x: sqr(x)),
     Rule("pow_half", P("pow", "x", HALF), lambda x: sqrt(x)),
     Rule("neg_neg", P("neg", P("neg", "x")), lambda x: x),
-    Rule("abs_neg", P("abs", P("neg", "x")), lambda x: abs(x)),
+    Rule("abs_neg", P("abs", P("neg", "x")), lambda x: None if x.dtype.startswith("uint") else abs(x)),
     Rule("switch_same", P("switch", "c", "x", "x"), lambda c, x: x),
     Rule("inv_1_plus_exp", P("true_div", ONE, P("add", ONE, P("exp", "e"), commute=True)), _sigmoid_of_exp),
     Rule("dimshuffle_identity", P("dimshuffle", "x", name="out"), _dimshuffle_identity),

@@ -31,8 +31,16 @@ class RewriteLoopError(RuntimeError):
 
 
 def same_or_finer(old: Variable, new: Variable) -> bool:
-    """True when `new` may replace `old`: the same type, or a more precise static shape of the same dtype."""
-    return old.type == new.type or old.type.is_super(new.type)
+    """True when `new` may replace `old`: the same type, or a more precise static shape of the same dtype.
+
+    A size known to be 1 where `old` has any size is *not* more precise: broadcasting can make old's
+    size larger at run time (switch(c, x, x) with x of shape (1, 2) is as large as c).
+    """
+    if old.type == new.type:
+        return True
+    return old.type.dtype == new.type.dtype and old.type.ndim == new.type.ndim and all(
+        o == n or (o is None and n is not None and n != 1) for o, n in zip(old.type.shape, new.type.shape)
+    )
 
 
 def run_pass(outputs: Sequence[Variable], local: LocalRewrite | None = None) -> list[Variable]:

@@ -89,6 +89,8 @@ def _convert(value, dtype, allow_downcast, what, floatX):
             raise TypeError(f"{what} cannot be converted to an array of {dtype}: {err}") from None
         if source.dtype == object or source.dtype.kind in "USVMm":
             raise TypeError(f"{what} must be numbers of dtype {dtype}, got {type(value).__name__} {value!r:.80}")
+    if source.dtype == dtype:
+        return source
     if allow_downcast:
         return source.astype(dtype)
     if np.can_cast(source.dtype, dtype, "safe"):

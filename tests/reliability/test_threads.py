@@ -187,11 +187,6 @@ class _Finalizer:
         self.switch.finalize()
 
 
-@pytest.mark.xfail(sys.version_info[:2] == (3, 11), strict=True,
-                   reason="ag.build is not thread-safe on CPython 3.11: its rendering parses Python with the ast "
-                   "module (codegen/runtime_source.py runtime_names, on every build; aot.py _literal), and "
-                   "ast.parse in two threads at once can fail with 'SystemError: AST constructor recursion depth "
-                   "mismatch' (CPython gh-106905); seen when tests built two modules in two threads")
 def test_two_threads_can_render_builds_at_once():
     from aotgraph.codegen.aot import render_build
 
