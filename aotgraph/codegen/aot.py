@@ -40,7 +40,7 @@ class BuildResult:
 
 def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bool = False,
           version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = True,
-          vector_math: bool = True) -> BuildResult:
+          vector_math: bool = False) -> BuildResult:
     """Compile Function `spec` (exposed under its name) or a dict {public_name: Function} into `module_name`.
 
     In `output_dir`, `import module_name` then needs numpy only. All functions of one call share
@@ -48,9 +48,10 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     `output_dir` (built with portable flags). `native` tunes the directory build for this CPU.
     `openmp`: large loops of the directory build run on several threads (the module then needs the
     OpenMP runtime, libgomp, where it is imported; AOTGRAPH_NUM_THREADS or `module.set_num_threads(n)`
-    sets how many). `vector_math`: loops call the C library's vector variants of exp, log, ... (glibc's
-    libmvec) when it has them. Pass False for a module meant for machines without them; wheels never
-    use either.
+    sets how many). `vector_math` (opt-in): loops call the C library's vector variants of exp, log, ... (glibc's
+    libmvec) when it has them: faster, but those round differently from the scalar functions and which
+    elements take the vector path depends on buffer alignment, so a result could change in the last bit
+    from call to call; hence off by default. Wheels never use either.
     `compile_runtime` compiles the runtime (Function class) with Cython too instead of running it as
     Python: ~10 s more gcc time; worth it only once the runtime is written with Cython types.
     """

@@ -34,7 +34,7 @@ from aotgraph.graph.basic import Apply, Constant, toposort
 from aotgraph.graph.rules import rule_of
 
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-300), "float32": dict(rtol=1e-4, atol=1e-30)}
-LINKER_OPTIONS = dict(native=True, openmp=True, vector_math=True)  # what codegen/linker.py builds with
+LINKER_OPTIONS = dict(native=True, openmp=True, vector_math=False)  # what codegen/linker.py builds with
 
 
 class DebugMode(Mode):
