@@ -61,7 +61,7 @@ def test_function_prints_its_optimized_graph_with_outputs_and_updates():
     f = ag.function([x], (x * 1) ** 2, updates=[(w, w + at.log(1 + x))], mode=ag.Mode("reference", "fast_run"))
     text = debugprint(f, file="str")
     assert text.splitlines()[0] == "sqr [id A] <Tensor{f64, (?,)}>  # output 0"
-    assert "add [id C] <Tensor{f64, (?,)}>  # update of w" in text
+    assert "fused{expr=(i1 + log1p(i0))} [id C] <Tensor{f64, (?,)}>  # update of w" in text  # one loop: w + log1p(x)
     assert "log1p" in text and "pow" not in text and "mul" not in text
 
 

@@ -1,13 +1,21 @@
 """The Cython backend: lowering a FunctionSpec to a small kernel IR and rendering it as a .pyx module.
 
-    lower.py    FunctionSpec -> Kernel (ir.py): naming, fusion of elementwise chains and siblings, liveness
-    scalar.py   the Cython scalar expression of every elementwise op (the ELEMWISE table), per dtype
-    ops.py      the numpy-call steps of every other op (the OPS table)
-    render.py   Kernel -> prepared lines -> templates/module.pyx.j2 (+ kernel_support.pyx.j2)
-    linker.py   LINKERS['cython'] (mode FAST_RUN): build through the cache, import, bind to live shared state
-    aot.py      build(): functions + runtime + data into one importable module, optionally a wheel
-    loader.py   import a built extension from a cache entry
+    lower.py      FunctionSpec -> Kernel (ir.py): naming, one step per node, liveness; fused nodes (made by the
+                  `fuse` rewrite) and elementwise nodes become loops, reduce nodes reduction loops
+    scalar.py     the Cython scalar expression of every elementwise op (the ELEMWISE table), per dtype
+    reduction.py  the reductions a loop computes (the REDUCTIONS table): identities, combination, pairwise sums
+    loops.py      loop steps -> a step function + a nogil loop kernel (blocks, strides, threads, in place)
+    ops.py        the numpy-call steps of every other op (the OPS table)
+    render.py     Kernel -> prepared lines -> templates/module.pyx.j2 (+ kernel_support.pyx.j2)
+    linker.py     LINKERS['cython'] (mode FAST_RUN): build through the cache, import, bind to live shared state
+    aot.py        build(): functions + runtime + data into one importable module, optionally a wheel
+    loader.py     import a built extension from a cache entry; the threads of in-process modules
 
-The keys of ELEMWISE and OPS are the ops this backend supports (`lower.supported_ops()`).
-`ir.format_kernel(lower(spec))` prints what a function compiles to.
+The keys of ELEMWISE, REDUCTIONS and OPS (plus the fused ops) are what this backend supports
+(`lower.supported_ops()`). `ir.format_kernel(lower(spec))` prints what a function compiles to.
+
+Threads: loops of at least 65536 elements run on `aotgraph.config.num_threads` threads (default: the CPUs
+this process may use; AOTGRAPH_NUM_THREADS), read by in-process modules when imported and whenever it is
+assigned; a built module reads AOTGRAPH_NUM_THREADS when imported and has `set_num_threads(n)`. Results do
+not depend on the number of threads (see loops.py). Loops of at least 8192 elements release the GIL.
 """

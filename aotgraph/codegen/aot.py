@@ -49,9 +49,10 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     `openmp`: large loops of the directory build run on several threads (the module then needs the
     OpenMP runtime, libgomp, where it is imported; AOTGRAPH_NUM_THREADS or `module.set_num_threads(n)`
     sets how many). `vector_math` (opt-in): loops call the C library's vector variants of exp, log, ... (glibc's
-    libmvec) when it has them: faster, but those round differently from the scalar functions and which
-    elements take the vector path depends on buffer alignment, so a result could change in the last bit
-    from call to call; hence off by default. Wheels never use either.
+    libmvec) when it has them: several times faster on such loops, results within an ulp or so of the scalar
+    functions (and, as always, the same bits on every call: see codegen/linker.py); off by default because the
+    module then needs a C library with those variants (glibc >= 2.35 for all of them) where it is imported.
+    Wheels never use either.
     `compile_runtime` compiles the runtime (Function class) with Cython too instead of running it as
     Python: ~10 s more gcc time; worth it only once the runtime is written with Cython types.
     """

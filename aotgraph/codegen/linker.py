@@ -23,11 +23,17 @@ def render_spec(spec) -> tuple[str, object]:
     return render_module([kernel], runtime=False, title="Kernels of one aotgraph function (in-process build)."), kernel
 
 
+# How in-process modules are built (DebugMode builds its per-node kernels the same way). vector_math: libmvec's
+# vector exp/sin/... round differently (by an ulp or so) from the scalar functions; loops calling them send
+# every element through one vectorized compute loop, a chunk of 64 at a time (codegen/loops.py `chunked`), so a
+# result does not depend on buffer alignment, on the operands' layout, on writing in place or on the number of
+# threads: the same call gives the same bits every time (tests/codegen/test_codegen_fusion.py).
+BUILD_OPTIONS = dict(native=True, openmp=True, vector_math=True)
+
+
 def make_thunk(spec, label: str):
     source, kernel = render_spec(spec)
-    # vector_math off: libmvec's vector exp/sin/... round differently from the scalar ones, and which elements
-    # take the vector path depends on buffer alignment, so the same call could differ in the last bit.
-    module = build_and_import(source, native=True, openmp=True, vector_math=False)
+    module = build_and_import(source, **BUILD_OPTIONS)
     instance = module._make_kernel(0, label, kernel.const_values, kernel.descriptions, kernel.labels)
     return instance.run
 

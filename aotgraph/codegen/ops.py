@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import Buffer, CallStep
 
 OPS: dict[str, Callable] = {}
@@ -113,8 +114,8 @@ def _unreduce(node, ins, outs):
 @rule("reduced_count")
 def _reduced_count(node, ins, outs):
     op, (x,), (z,) = node.op, ins, outs
-    sizes = "[" + ", ".join(f"(<object>{x.name}).shape[{a}]" for a in op.axis) + "]"
-    return call(ins, outs, f"{z.name} = np.prod({sizes}, dtype=np.int64)")
+    sizes = " * ".join(f"cnp.PyArray_DIMS({x.name})[{a}]" for a in op.axis) or "1"
+    return call(ins, outs, f"{z.name} = _count({sizes}, {TYPENUM[z.dtype]})")
 
 
 @rule("matmul")

@@ -141,23 +141,17 @@ cdef inline {T} _sign_{S}({T} a) noexcept nogil:
         return a
     return <{T}>(a > 0) - <{T}>(a < 0)
 """,
+    # the reference's formula, without branches (so loops calling it vectorize)
     "sigmoid_f": """
 cdef inline {T} _sigmoid_{S}({T} x) noexcept nogil:
     cdef {T} e = {exp}(-{fabs}(x))
-    if x >= 0:
-        return 1 / (1 + e)
-    return e / (1 + e)
+    return (e if x < 0 else <{T}>1) / (1 + e)
 """,
-    # numpy's npy_logaddexp(0, x)
+    # numpy's npy_logaddexp(0, x) without branches: x > 0: x + log1p(exp(-x)); else log1p(exp(x)); log(2) at 0;
+    # NaN stays NaN (through fabs)
     "softplus_f": """
 cdef inline {T} _softplus_{S}({T} x) noexcept nogil:
-    if x == 0:
-        return <{T}>0.6931471805599453
-    if x < 0:
-        return {log1p}({exp}(x))
-    if x > 0:
-        return x + {log1p}({exp}(-x))
-    return x
+    return (x if x > 0 else <{T}>0) + {log1p}({exp}(-{fabs}(x)))
 """,
 }
 

@@ -7,7 +7,8 @@ graph it is given and keeps graph inputs (explicit inputs, shared variables) the
 each elementwise region (and a region feeding a reduction) one node, the form the compiled backend renders
 as one loop; `inplace` lets such nodes overwrite inputs nobody reads afterwards. A pass that needs more than
 the outputs gets it as a keyword argument from `optimize_spec`, where the spec is, not as state on the graph:
-`inplace` takes `mutable`, the inputs declared In(..., mutable=True).
+`inplace` takes `mutable`, the inputs declared In(..., mutable=True), and `updates_from`, the index of the first
+result that is an update (a shared variable's next value never lives in a buffer the caller owns).
 
 Debug switches: AOTGRAPH_CHECK_REWRITES=1 re-runs type inference over the whole graph after every pass
 (like `check=True`); AOTGRAPH_PRINT_PASSES=1 prints the graph after every pass (debugprint) to stderr.
@@ -40,7 +41,7 @@ PASSES: dict[str, Pass] = {
     "fuse": fuse.fuse,
     "inplace": inplace.inplace,
 }
-CONTEXT = {"inplace": ("mutable",)}  # pass -> the keyword arguments it takes from the caller
+CONTEXT = {"inplace": ("mutable", "updates_from")}  # pass -> the keyword arguments it takes from the caller
 
 # Passes that know nothing of ops overwriting their inputs (destroy_map): merging two nodes, or replacing
 # x * 1 by x, could hand an in-place op a value that something else still reads. They leave a graph that
@@ -55,7 +56,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
 
 def rewrite_graph(outputs: Sequence[Variable], pipeline: str | Sequence[str] | None = "fast_run", *,
                   check: bool = False, trace: Callable[[str, list[Variable]], None] | None = None,
-                  mutable: Sequence[Variable] = ()) -> list[Variable]:
+                  mutable: Sequence[Variable] = (), updates_from: int | None = None) -> list[Variable]:
     """New output variables computing the values of `outputs`, rewritten by the passes of `pipeline`.
 
     pipeline: 'fast_compile', 'fast_run', a sequence of names from PASSES, or None (no pass). A graph that
@@ -63,6 +64,7 @@ def rewrite_graph(outputs: Sequence[Variable], pipeline: str | Sequence[str] | N
     check: re-run type inference over the graph after each pass (also with AOTGRAPH_CHECK_REWRITES=1).
     trace: called as trace(pass_name, outputs) after each pass (AOTGRAPH_PRINT_PASSES=1 prints them).
     mutable: graph inputs the function may overwrite (for the `inplace` pass); none by default.
+    updates_from: outputs[updates_from:] are update values (for the `inplace` pass; None: no updates).
     """
     names = _pass_names(pipeline)
     check = check or _env_flag("AOTGRAPH_CHECK_REWRITES")
@@ -72,7 +74,7 @@ def rewrite_graph(outputs: Sequence[Variable], pipeline: str | Sequence[str] | N
     if any(rule_of(node.op).destroy_map for node in toposort(current)):
         names = tuple(n for n in names if n not in UNAWARE_OF_INPLACE)
     with _no_cyclic_gc():
-        context = {"mutable": tuple(mutable)}
+        context = {"mutable": tuple(mutable), "updates_from": updates_from}
         for name in names:
             new = PASSES[name](current, **{key: context[key] for key in CONTEXT.get(name, ())})
             if check:
@@ -104,7 +106,7 @@ def optimize_spec(spec, pipeline: str | Sequence[str] | None):
     variables themselves (the runtime binds them by identity).
     """
     mutable = [item.variable for item in spec.inputs if item.mutable]
-    results = rewrite_graph(spec.results, pipeline, mutable=mutable)
+    results = rewrite_graph(spec.results, pipeline, mutable=mutable, updates_from=len(spec.outputs))
     n = len(spec.outputs)
     updates = [(target, expr) for (target, _), expr in zip(spec.updates, results[n:])]
     return dataclasses.replace(spec, outputs=results[:n], updates=updates, extra=dict(spec.extra))

@@ -13,11 +13,13 @@ The steps, each a plain function below:
    same shape), computed outside the elementwise region: the region's value is then read by its reduction
    alone, and fuses with it.
 2. `find_regions`: walking the nodes from the outputs up, an elementwise node joins the region of its consumers
-   when all its consumers are in that one region and its value is not a result of the graph. A node whose
-   value is smaller than the region's loop (it broadcasts into it) joins too, unless it is an expensive op
-   (exp, log, ...) that would be recomputed for every element of the loop: only when the loop can hoist it
-   (its value does not vary along the loop's last axis) does it join. A `reduce` whose operand is computed by
-   an elementwise node used nowhere else starts a region of its own (a reduction region).
+   when all its consumers are in that one region and its value is not a result of the graph; a cheap node
+   reading at most one array (x + 1, dot(x, w) + b) whose consumers are in several regions joins each of them
+   (it is recomputed in each loop instead of being stored and read back). A node whose value is smaller than
+   the region's loop (it broadcasts into it) joins too, unless it is an expensive op (exp, log, ...) that would
+   be recomputed for every element of the loop: only when the loop can hoist it (its value does not vary along
+   the loop's last axis) does it join. A `reduce` whose operand is computed by an elementwise node used nowhere
+   else starts a region of its own (a reduction region).
 3. `group_siblings`: elementwise regions with the same loop shape that read the same values (or a subset of
    another region's values) become one node with several outputs: one loop reads the operands once.
 4. `rebuild`: the new graph, one node per group, in a topological order of the groups.
@@ -42,6 +44,7 @@ EXPENSIVE = frozenset({
     "floor_div", "mod",
 })
 REDUCE_KINDS = frozenset({"sum", "prod", "max", "min", "all", "any"})
+MAX_STATEMENTS = 512  # a loop body larger than this starts a new region (compile time grows with the body)
 _MAX_SEARCH = 4000  # nodes a dependency search visits before it gives up (and answers "may depend")
 
 
@@ -85,9 +88,13 @@ def _elemwise_form(node: Apply) -> list[Variable] | None:
     name = node.op.name
     if name == "unreduce":
         g, like = node.inputs
-        if not node.op.keepdims:
+        # g's reduced axes come back as broadcastable ones; leading ones need no dimshuffle (numpy broadcasting
+        # adds them), so the sum over all axes (a rank-0 g) broadcasts as it is
+        first_kept = min((a for a in range(like.ndim) if a not in node.op.axis), default=like.ndim)
+        if not node.op.keepdims and any(a > first_kept for a in node.op.axis):
             kept = iter(range(g.ndim))
-            g = dimshuffle(g, tuple("x" if axis in node.op.axis else next(kept) for axis in range(like.ndim)))
+            pattern = ["x" if a in node.op.axis else next(kept) for a in range(like.ndim)]
+            g = dimshuffle(g, tuple(pattern[first_kept:]))
         new = second(shape_source(like), g)
     elif name == "second" and shape_source(node.inputs[0]) is not node.inputs[0]:
         new = second(shape_source(node.inputs[0]), node.inputs[1])
@@ -126,6 +133,7 @@ class Region:
     kind: str  # 'elemwise' or 'reduce' (the root is then the reduce node)
     loop: object  # the TensorType of the loop: the root's value, or the reduced operand
     members: list[int] = field(default_factory=list)
+    size: int = 1  # nodes joined so far (while regions are found)
 
 
 def _clients(nodes: list[Apply]) -> dict[int, list[int]]:
@@ -158,33 +166,53 @@ def _reduction_root(node: Apply, clients: dict[int, list[int]], results: set[int
     x = node.inputs[0]
     if x.owner is None or not is_elemwise(x.owner) or id(x) in results:
         return False
-    return all(c == index for c in clients.get(id(x), []))
+    return all(c == index for c in clients.get(id(x), [])) or duplicable(x.owner)
 
 
 def find_regions(nodes: list[Apply], outputs: Sequence[Variable]) -> list[Region]:
-    """The regions of the graph, ordered by root; every elementwise node is in exactly one."""
+    """The regions of the graph, ordered by root; every elementwise node is in one region, or in several when it
+    is cheap to recompute in each (`duplicable`)."""
     clients = _clients(nodes)
     results = {id(v) for v in outputs}
-    region_of: dict[int, Region] = {}
+    regions_of: dict[int, list[Region]] = {}
     for index in reversed(range(len(nodes))):
         node = nodes[index]
         if _reduction_root(node, clients, results, index):
-            region_of[index] = Region(index, "reduce", node.inputs[0].type)
+            regions_of[index] = [Region(index, "reduce", node.inputs[0].type)]
             continue
         if not is_elemwise(node):
             continue
         out = node.outputs[0]
         users = clients.get(id(out), [])
-        regions = {id(region_of.get(u)) for u in users}
-        region = region_of.get(users[0]) if users else None
-        joins = (region is not None and len(regions) == 1 and id(out) not in results and fits(node, region.loop))
-        region_of[index] = region if joins else Region(index, "elemwise", out.type)
+        joined = _regions_to_join(node, users, regions_of) if id(out) not in results else []
+        regions_of[index] = joined or [Region(index, "elemwise", out.type)]
     found: dict[int, Region] = {}
-    for index in sorted(region_of):
-        region = region_of[index]
-        region.members.append(index)
-        found[id(region)] = region
+    for index in sorted(regions_of):
+        for region in regions_of[index]:
+            region.members.append(index)
+            found[id(region)] = region
     return sorted(found.values(), key=lambda r: r.root)
+
+
+def _regions_to_join(node: Apply, users: list[int], regions_of: dict[int, list[Region]]) -> list[Region]:
+    """The regions elementwise `node` is computed in: its consumers' region when they are all in one, or each of
+    its consumers' regions when it is `duplicable`; none (it becomes a region's root) otherwise."""
+    if not users or any(u not in regions_of for u in users):
+        return []
+    regions = list({id(r): r for u in users for r in regions_of[u]}.values())
+    if not all(fits(node, r.loop) and r.size < MAX_STATEMENTS for r in regions):
+        return []
+    if len(regions) > 1 and not duplicable(node):
+        return []
+    for r in regions:
+        r.size += 1
+    return regions
+
+
+def duplicable(node: Apply) -> bool:
+    """Cheap to compute again in every loop that reads it (instead of storing it once and reading it back):
+    a cheap op reading at most one array (x + 1, -y, dot(x, w) + b)."""
+    return node.op.name not in EXPENSIVE and sum(1 for v in node.inputs if v.type.ndim > 0) <= 1
 
 
 # ---- 3. sibling regions share one loop ------------------------------------------------------------------
@@ -269,16 +297,16 @@ def depends_on(starts: list[Apply], target: int, nodes: list[Apply], position: d
 # ---- 4. the new graph --------------------------------------------------------------------------------------
 
 
-def unit_order(nodes: list[Apply], groups: list[list[Region]]) -> list[list[int]] | None:
-    """The units of the new graph (one per group, one per node outside any region) in a topological order,
-    each as the node indices it covers; None when the groups depend on each other in a cycle."""
-    unit_of: dict[int, int] = {}
+def unit_order(nodes: list[Apply], groups: list[list[Region]]) -> list[int] | None:
+    """The units of the new graph in a topological order: unit g < len(groups) is group g, unit len(groups) + j
+    the j-th node outside every region; None when the groups depend on each other in a cycle."""
+    unit_of: dict[int, int] = {}  # the unit computing each node's value (a node recomputed in several: any)
     units: list[list[int]] = []
     for group in groups:
         for region in group:
             for i in region.members:
                 unit_of[i] = len(units)
-        units.append(sorted(i for region in group for i in region.members))
+        units.append(sorted({i for region in group for i in region.members}))
     for i in range(len(nodes)):
         if i not in unit_of:
             unit_of[i] = len(units)
@@ -286,9 +314,10 @@ def unit_order(nodes: list[Apply], groups: list[list[Region]]) -> list[list[int]
     position = {id(node): i for i, node in enumerate(nodes)}
     deps: list[set[int]] = [set() for _ in units]
     for u, members in enumerate(units):
+        inside = set(members)
         for i in members:
             for v in nodes[i].inputs:
-                if v.owner is not None and unit_of[position[id(v.owner)]] != u:
+                if v.owner is not None and position[id(v.owner)] not in inside:  # a stored value: one unit has it
                     deps[u].add(unit_of[position[id(v.owner)]])
     users: list[list[int]] = [[] for _ in units]
     for u, ds in enumerate(deps):
@@ -300,7 +329,7 @@ def unit_order(nodes: list[Apply], groups: list[list[Region]]) -> list[list[int]
     order = []
     while ready:
         _, u = heapq.heappop(ready)
-        order.append(units[u])
+        order.append(u)
         for w in users[u]:
             waiting[w] -= 1
             if waiting[w] == 0:
@@ -309,18 +338,19 @@ def unit_order(nodes: list[Apply], groups: list[list[Region]]) -> list[list[int]
 
 
 def rebuild(outputs: list[Variable], nodes: list[Apply], groups: list[list[Region]],
-            order: list[list[int]]) -> list[Variable]:
+            order: list[int]) -> list[Variable]:
     """The graph with each group of regions replaced by one fused node (nodes outside regions copied)."""
-    group_at = {min(i for r in group for i in r.members): group for group in groups}
+    covered = {i for group in groups for r in group for i in r.members}
+    outside = [i for i in range(len(nodes)) if i not in covered]
     memo: dict[int, Variable] = {}
 
     def new(v: Variable) -> Variable:
         return memo.get(id(v), v)
 
-    for members in order:
-        group = group_at.get(members[0])
-        if group is None or (len(group) == 1 and group[0].kind == "elemwise" and len(members) == 1):
-            node = nodes[members[0]]
+    for u in order:
+        group = groups[u] if u < len(groups) else None
+        if group is None or (len(group) == 1 and len(group[0].members) == 1):  # a node as it is
+            node = nodes[outside[u - len(groups)] if group is None else group[0].root]
             copy = Apply(node.op, [new(v) for v in node.inputs], [o.type for o in node.outputs], trace=node.trace)
             for old, made in zip(node.outputs, copy.outputs):
                 made.name = old.name
@@ -337,7 +367,7 @@ def _roots(nodes: list[Apply], group: list[Region]) -> list[Variable]:
 
 def _fused_node(nodes: list[Apply], group: list[Region], new) -> list[Variable]:
     """One node computing the roots of `group`'s regions (the reduction's result for a reduction region)."""
-    members = sorted(i for r in group for i in r.members)
+    members = sorted({i for r in group for i in r.members})
     reduce = nodes[group[0].root] if group[0].kind == "reduce" else None
     if reduce is not None:
         members.remove(group[0].root)

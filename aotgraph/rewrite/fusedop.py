@@ -42,6 +42,16 @@ class ScalarProgram:
     outputs: tuple
     in_types: tuple
 
+    def __hash__(self) -> int:  # computed once: programs of hundreds of statements key caches and node tables
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.stmts, self.outputs, self.in_types))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict:  # the cached hash is not pickled: string hashes differ between processes
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     def __repr__(self) -> str:
         texts = [self.text(ref) for ref in self.outputs]
         return texts[0] if len(texts) == 1 else "(" + ", ".join(texts) + ")"

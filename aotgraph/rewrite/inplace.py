@@ -9,7 +9,10 @@ written there moved to position 0. An input `v` may be overwritten by node D whe
   constant (folded constants are read-only arrays shared by every call);
 - no result of the graph (an output or an update, whether borrowed or not) is that value or a view of it;
 - every other node reading that value (directly or through a view) is an ancestor of D, so it has run
-  before D in any order the backend picks; and D reads it only through `v`.
+  before D in any order the backend picks; and D reads it only through `v`;
+- if that value lives in a mutable input's buffer (it is the input, or was written there in place), D's results
+  are not update values: a shared variable never ends up holding memory the caller owns. (An output may: the
+  caller let the function have that buffer.)
 
 The backend treats `fused_inplace` as a permission: it writes in place when the buffer at run time is a
 writable, aligned, C-contiguous array of exactly the result's shape (and, for a mutable input, shares no
@@ -28,19 +31,23 @@ from aotgraph.rewrite.fusedop import ScalarProgram, fused_op
 _SEARCH = 500  # nodes one "has it run before?" search may visit; beyond that the input is left alone
 
 
-def inplace(outputs: Sequence[Variable], mutable: Sequence[Variable] = ()) -> list[Variable]:
+def inplace(outputs: Sequence[Variable], mutable: Sequence[Variable] = (), updates_from: int | None = None,
+            ) -> list[Variable]:
     """New outputs computing `outputs`, elementwise and fused nodes overwriting dead inputs where allowed.
 
     `mutable`: the graph inputs the caller lets the function overwrite (In(..., mutable=True)).
+    `updates_from`: outputs[updates_from:] are update values (None: there are none).
     """
     outputs = list(outputs)
     nodes = toposort(outputs)
-    facts = _Aliases(nodes, outputs, {id(v) for v in mutable})
+    updates = {id(v) for v in outputs[updates_from:]} if updates_from is not None else set()
+    facts = _Aliases(nodes, outputs, {id(v) for v in mutable}, updates)
     memo: dict[int, Variable] = {}
     for node in nodes:
         inputs = [memo.get(id(v), v) for v in node.inputs]
         victim = facts.victim(node) if _candidate(node) else None
         if victim is not None:
+            facts.written(node, victim)
             made = _inplace_node(node, inputs, victim)
         elif any(a is not b for a, b in zip(inputs, node.inputs)):
             made = _copy(node, inputs)
@@ -58,10 +65,12 @@ def _candidate(node: Apply) -> bool:
 class _Aliases:
     """Which values share memory (view_map), who reads them, and which are results or may not be written."""
 
-    def __init__(self, nodes: list[Apply], outputs: list[Variable], mutable: set[int]):
+    def __init__(self, nodes: list[Apply], outputs: list[Variable], mutable: set[int], updates: set[int]):
         self.nodes = nodes
         self.position = {id(n): i for i, n in enumerate(nodes)}
         self.mutable = mutable
+        self.updates = updates
+        self.callers = set(mutable)  # ids of the values in a buffer of the caller's (a mutable input's)
         self.root: dict[int, Variable] = {}
         for node in nodes:
             for out_index, in_index in rule_of(node.op).view_map.items():
@@ -90,12 +99,21 @@ class _Aliases:
                 continue
             if any(w is not v and self.root_of(w) is root for w in node.inputs):
                 continue
+            if id(root) in self.callers and any(id(o) in self.updates for o in node.outputs):
+                continue
             others = self.readers.get(id(root), set()) - {index}
             if any(other > index for other in others):  # read later (or in no fixed order): still needed
                 continue
             if all(depends_on([node], other, self.nodes, self.position, limit=_SEARCH) for other in others):
                 return k
         return None
+
+
+    def written(self, node: Apply, victim: int) -> None:
+        """Record that `node` writes into input `victim`'s buffer (its first matching output lives there)."""
+        v = node.inputs[victim]
+        if id(self.root_of(v)) in self.callers:
+            self.callers.update(id(o) for o in node.outputs)
 
 
 def _output_like(node: Apply, v: Variable) -> bool:
