@@ -108,7 +108,7 @@ class Step:
 
     body: ElemwiseStep | ReduceStep | CallStep
     label: str  # profile label, e.g. "3 mul" (aotgraph's text, passed as data)
-    description: str  # for errors: the ops and the user line that created them (passed as data)
+    description: tuple[str, str]  # for errors: the ops, and the user line that created them (passed as data)
     dead: list[str] = field(default_factory=list)
 
 
@@ -130,7 +130,7 @@ class Kernel:
         return [s.label for s in self.steps]
 
     @property
-    def descriptions(self) -> list[str]:
+    def descriptions(self) -> list[tuple[str, str]]:
         return [s.description for s in self.steps]
 
 

@@ -205,11 +205,11 @@ def _label(index: int, node: Apply) -> str:
     return f"{index} {node.op!r}"
 
 
-def _describe(node: Apply) -> str:
+def _describe(node: Apply) -> tuple[str, str]:
     ops = ", ".join(_op_names(node)[1:]) if node.op.name in FUSED_OPS else repr(node.op)
     if node.op.name == "fused_reduce":
         ops = f"{ops}, reduce {node.op.reduce.kind}" if ops else f"reduce {node.op.reduce.kind}"
-    return f"{ops} (created at {node.trace})"
+    return ops, node.trace
 
 
 def _liveness(steps: list[Step], keep: set[str]) -> None:

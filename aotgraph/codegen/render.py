@@ -62,7 +62,7 @@ def _runner(kernel: Kernel) -> list[str]:
     for step in kernel.steps:
         names += [b.name for b in step.body.outs]
     decls = ["cdef int step = -1", "cdef bint timed = profile is not None", "cdef double start = 0"]
-    decls += [f"cdef cnp.ndarray {n}" for n in dict.fromkeys(names)]
+    decls += [f"cdef cnp.ndarray {n} = None" for n in dict.fromkeys(names)]  # bound for the error handler
     decls += [f"cdef bint {flag}" for flag, _ in kernel.mutable_checks]
     body = [f"_check_count(values, {len(kernel.inputs)})"]
     for position, b in enumerate(kernel.inputs):
@@ -87,22 +87,30 @@ def _runner(kernel: Kernel) -> list[str]:
             IND + f"_record(profile, label, labels, {index}, start)",
         ]
         body += [f"{name} = None" for name in step.dead]
-    handler = [
+    step_args = _tuple_literal([_tuple_literal([b.name for b in s.body.ins]) for s in kernel.steps])
+    handler = [  # the failing step's arguments are still alive: intermediates die only after their last step
         "except Exception as exc:",
         IND + "if step < 0:",
         IND * 2 + "raise",
-        IND + "raise _node_error(exc, where[step]) from None",
+        IND + f"raise _node_error(exc, where[step], {step_args}[step]) from None",
     ]
+    if any(isinstance(step.body, CallStep) for step in kernel.steps):
+        decls.append("cdef object quiet = None")
+        body.insert(len(kernel.inputs) + 1, "quiet = _quiet_numpy()")
+        handler += ["finally:", IND + "if quiet is not None:", IND * 2 + "_restore_numpy(quiet)"]
     returned = f"return [{', '.join(kernel.results)}]"
     return [head] + _indent(decls + ["try:"] + _indent(body) + handler + [returned])
+
+
+def _tuple_literal(items: list[str]) -> str:
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
 
 
 def kernel_table(kernels: list[Kernel]) -> list[str]:
     """Module-level lines filling the runner table that `_make_kernel(index, ...)` reads."""
     lines = [f"cdef _runner_t _RUNNERS[{max(len(kernels), 1)}]"]
     lines += [f"_RUNNERS[{i}] = _{k.name}_run" for i, k in enumerate(kernels)]
-    sizes = ", ".join(f"({len(k.consts)}, {len(k.steps)})" for k in kernels)
-    lines.append(f"_KERNEL_SIZES = ({sizes}{',' if len(kernels) == 1 else ''})")
+    lines.append(f"_KERNEL_SIZES = {_tuple_literal([f'({len(k.consts)}, {len(k.steps)})' for k in kernels])}")
     return lines
 
 

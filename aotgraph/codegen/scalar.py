@@ -119,13 +119,15 @@ cdef inline {T} _pow_{S}({T} a, {T} b, int* err) noexcept nogil:
         b >>= 1
     return <{T}>out
 """,
+    # numpy's maximum/minimum: a NaN operand wins, and equal operands give the second (so -0.0 vs 0.0
+    # comes out as numpy's)
     "max_f": """
 cdef inline {T} _max_{S}({T} a, {T} b) noexcept nogil:
-    return a if ((a >= b) | (a != a)) else b
+    return a if ((a > b) | (a != a)) else b
 """,
     "min_f": """
 cdef inline {T} _min_{S}({T} a, {T} b) noexcept nogil:
-    return a if ((a <= b) | (a != a)) else b
+    return a if ((a < b) | (a != a)) else b
 """,
     "max_i": """
 cdef inline {T} _max_{S}({T} a, {T} b) noexcept nogil:
@@ -348,7 +350,7 @@ def _sign(c):
 def _relu(c):
     a = c.args[0]
     if c.k == "f":
-        return f"({a} if (({a} >= 0) | ({a} != {a})) else 0)"
+        return f"({a} if (({a} > 0) | ({a} != {a})) else 0)"  # maximum(-0.0, 0) is +0.0, as in numpy
     if c.k == "i":
         return f"({a} if {a} >= 0 else 0)"
     return a

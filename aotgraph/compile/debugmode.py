@@ -285,7 +285,8 @@ class Checker:
         name = kernel.results[k]
         for step in kernel.steps:
             if any(b.name == name for b in step.body.outs):
-                return f"step {step.label!r}: {step.description}"
+                ops, created_at = step.description
+                return f"step {step.label!r}: {ops} (created at {created_at})"
         return "no step (the result is an input or a constant)"
 
     def _check_error(self, err: Exception, before: list) -> None:
