@@ -11,7 +11,7 @@ from aotgraph.config import config
 from aotgraph.graph.basic import Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite import optimize_spec
-from aotgraph.runtime import Function, InputSlot, ProfileStats
+from aotgraph.runtime import Function, InputSlot, ProfileStats, function_class
 from aotgraph.runtime.function import _MISSING
 
 
@@ -54,7 +54,7 @@ def bind(spec: FunctionSpec, thunk, profile=None, origin=None) -> Function:
     must_copy_out, must_copy_update = alias_copies(spec)
     outputs = list(zip(spec.borrow, must_copy_out))
     updates = [(target, len(spec.outputs) + j, must_copy_update[j]) for j, (target, _) in enumerate(spec.updates)]
-    fn = Function(
+    fn = function_class(thunk)(
         thunk, slots, [s.container for s in spec.shared], list(spec.shared), outputs, updates,
         unpack_single=spec.unpack_single, name=spec.name, profile=profile, origin=origin, floatX=config.floatX,
     )

@@ -3,6 +3,6 @@
 Everything here imports numpy and the standard library only.
 """
 
-from .function import Function, InputSlot  # noqa: F401
+from .function import Function, InputSlot, function_class  # noqa: F401
 from .profiling import ProfileStats  # noqa: F401
 from .values import Container, filter_value  # noqa: F401

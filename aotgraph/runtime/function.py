@@ -75,7 +75,7 @@ class Function:
         self.name = name
         self._origin = origin
         self._floatX = floatX
-        self.trust_input = False
+        self._trust_input = False
         self._profile = profile
         self._index_inputs()
 
@@ -131,14 +131,28 @@ class Function:
         self._profile = value
         self._refresh_fast_path()
 
+    @property
+    def trust_input(self) -> bool:
+        """Skip checking and converting arguments (Theano's trust_input): pass ndarrays of the inputs' exact types."""
+        return self._trust_input
+
+    @trust_input.setter
+    def trust_input(self, value) -> None:
+        self._trust_input = bool(value)
+        self._refresh_fast_path()
+
     def _refresh_fast_path(self) -> None:
         """Calls with exactly this many positional arguments (and no keywords) may take the fast path."""
         plain = self._plain and self._profile is None
         self._fast_n = self._n_inputs if plain else -1
+        set_c_path = getattr(self, "_set_fast_path", None)  # a compiled kernel's class: see function_class()
+        if set_c_path is not None:
+            checks = [(dtype.num, *rest) for dtype, *rest in self._fast_checks]
+            set_c_path(self._thunk, plain, self._trust_input, self._unpack_single, self._n_outputs, checks)
 
     def __call__(self, *args, **kwargs):
         if len(args) == self._fast_n and not kwargs:
-            if self.trust_input:
+            if self._trust_input:
                 results = self._thunk(list(args), None)
             else:
                 values = []
@@ -162,7 +176,7 @@ class Function:
             values = self._bind(args, kwargs)
         else:
             values = list(args)
-        if not self.trust_input:
+        if not self._trust_input:
             inputs = self._inputs
             for i in range(self._n_inputs):
                 slot = inputs[i]
@@ -293,7 +307,7 @@ class Function:
         if profile is True:
             profile = ProfileStats(message=name or "")
         new_name = name if name is not None else (f"{self.name} copy" if self.name is not None else None)
-        clone = Function(
+        clone = type(self)(
             self._thunk, inputs, shared, keys, self._outputs, [] if delete_updates else self._updates,
             unpack_single=self._unpack_single, name=new_name, profile=profile, origin=self._origin,
             floatX=self._floatX,
@@ -314,6 +328,14 @@ class Function:
     def __repr__(self) -> str:
         names = ", ".join(s.name or f"<{i}>" for i, s in enumerate(self._inputs))
         return f"<aotgraph.Function {self.name!r} ({names})>"
+
+
+def function_class(thunk) -> type:
+    """The class of a Function computed by `thunk`: `Function`, or, when `thunk` is a compiled kernel, the
+    subclass whose calls enter that kernel's module in C first (its fast path: kernel_support.pyx.j2)."""
+    kernel = getattr(thunk, "__self__", thunk)
+    make = getattr(kernel, "function_class", None)
+    return make(Function) if make is not None else Function
 
 
 class _NoDefault:

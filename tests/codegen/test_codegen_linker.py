@@ -75,6 +75,34 @@ def test_trust_input_and_conversions():
     assert f(4.0) == 8.0  # the kernel converts what the Function did not check
 
 
+def test_calls_without_state_enter_c_and_agree_with_the_general_path():
+    """The compiled module's C front (`_FastCall`) takes plain positional calls; everything else, and
+    every argument it does not take as is, goes to the runtime's general path with its checks."""
+    x, y = at.dvector("x"), at.dscalar("y")
+    f = ag.function([x, y], [x * y, at.sum(x) + y], mode="FAST_RUN", name="two")
+    assert isinstance(f, ag.Function) and type(f).__name__ == "Function"
+    assert [c.__name__ for c in type(f).__mro__][:3] == ["Function", "_FastCall", "Function"]
+    a = np.arange(3.0)
+    first, second = f(a, 2.0), f(a, 2.0)
+    assert first is not second and first[0] is not second[0]  # new list, new arrays on every call
+    for got in (first, f(a, np.array(2.0)), f([0, 1, 2], 2), f(y=2.0, x=a), f(a[::-1][::-1], np.float64(2))):
+        np.testing.assert_array_equal(got[0], a * 2.0)
+        assert got[1] == 5.0 and got[1].dtype == np.float64
+    with pytest.raises(TypeError, match="'x'.*'two'"):
+        f(np.zeros((2, 2)), 2.0)
+    with pytest.raises(TypeError, match="'two'.*missing"):
+        f(a)
+    f.trust_input = True
+    assert f.trust_input is True and f(a, np.array(3.0))[1] == 6.0
+    f.profile = ag.ProfileStats()  # profiled calls leave the C front for the timed path
+    f(a, 1.0), f(a, 1.0)
+    assert f.profile.fct_callcount["two"] == 2
+    f.profile, f.trust_input = None, False
+    clone = f.copy()
+    assert type(clone) is type(f)
+    np.testing.assert_array_equal(clone(a, 1.0)[0], a)
+
+
 def test_pickle_in_process():
     w = ag.shared(np.ones(2), name="w")
     x = at.dvector("x")
