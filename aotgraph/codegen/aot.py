@@ -39,16 +39,17 @@ class BuildResult:
 
 
 def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bool = False,
-          version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = True,
+          version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = False,
           vector_math: bool = False) -> BuildResult:
     """Compile Function `spec` (exposed under its name) or a dict {public_name: Function} into `module_name`.
 
     In `output_dir`, `import module_name` then needs numpy only. All functions of one call share
     their shared variables (one container per shared variable). wheel=True also writes a .whl into
     `output_dir` (built with portable flags). `native` tunes the directory build for this CPU.
-    `openmp`: large loops of the directory build run on several threads (the module then needs the
-    OpenMP runtime, libgomp, where it is imported; AOTGRAPH_NUM_THREADS or `module.set_num_threads(n)`
-    sets how many). `vector_math` (opt-in): loops call the C library's vector variants of exp, log, ... (glibc's
+    `openmp` (opt-in): large loops of the directory build run on several threads (AOTGRAPH_NUM_THREADS or
+    `module.set_num_threads(n)` sets how many); off by default because the module then needs the OpenMP
+    runtime, libgomp, where it is imported, which slim images lack (importing it there says so).
+    `vector_math` (opt-in): loops call the C library's vector variants of exp, log, ... (glibc's
     libmvec) when it has them: several times faster on such loops, results within an ulp or so of the scalar
     functions (and, as always, the same bits on every call: see codegen/linker.py); off by default because the
     module then needs a C library with those variants (glibc >= 2.35 for all of them) where it is imported.

@@ -52,6 +52,20 @@ def test_install_dir_does_not_overwrite_foreign_directories(tmp_path):
     assert (tmp_path / "ag_mine" / "__init__.py").read_text() == "# my own code\n"
 
 
+def test_a_missing_openmp_runtime_is_named_at_import(tmp_path, monkeypatch):
+    """A module built with openmp=True, imported where libgomp is missing, says what to install."""
+    from aotgraph.build.wheel import INIT_SOURCE
+
+    package = tmp_path / "ag_no_gomp"
+    package.mkdir()
+    (package / "__init__.py").write_text(INIT_SOURCE)
+    (package / "_core.py").write_text(  # what the dynamic loader says when libgomp.so.1 is absent
+        'raise ImportError("libgomp.so.1: cannot open shared object file: No such file or directory")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match=r"ag_no_gomp was built with .*openmp=True.*libgomp1.*openmp=False"):
+        import ag_no_gomp  # noqa: F401
+
+
 def test_write_package_tree(tmp_path):
     root = Path(
         write_package("ag_tree", "def f():\n    pass\n", {"w.npy": b"x", "b.bin": b"y"}, tmp_path, version="2.0")
