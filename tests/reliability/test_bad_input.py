@@ -50,6 +50,24 @@ def test_all_cases_in_a_process_without_aotgraph(built, compiled):
     assert not {k: m for k, m in report.items() if m}, report
 
 
+QUIET_CASES = [c for c in CASES if c.id in ("nan-inf-through-numpy-calls", "nan-inf-zero-float64",
+                                             "int32-division-by-zero", "uint8-division-by-zero")]
+
+
+@pytest.mark.parametrize("case", QUIET_CASES, ids=[c.id for c in QUIET_CASES])
+def test_numpy_error_settings_change_nothing(case, mode, functions):
+    """np.seterr(all='raise') in the caller: still numpy's values, no FloatingPointError, nothing changed."""
+    function = functions[case.function]
+
+    def call_with_numpy_raising(*args, **kwargs):
+        with np.errstate(all="raise"):
+            result = function(*args, **kwargs)
+            assert set(np.geterr().values()) == {"raise"}  # the caller's setting is back after the call
+        return result
+
+    check(call_with_numpy_raising, case)
+
+
 def test_case_count():
     """The figure for the issue's closing note: cases tried (each in FAST_COMPILE, FAST_RUN and a built module)."""
     print(f"{len(CASES)} bad-input cases")
