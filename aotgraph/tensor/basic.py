@@ -106,6 +106,25 @@ def is_python_scalar(x) -> bool:
     return isinstance(x, numbers.Number) and not isinstance(x, np.generic)
 
 
+def weak_result_type(dtypes, scalars) -> np.dtype:
+    """NEP 50's result type of `dtypes` next to the Python numbers `scalars`, on any numpy: a Python number's
+    kind counts, never its value. numpy < 2 promotes by value (int8 + 1000 -> int16, float32 + 1e300 ->
+    float64); a zero of the same Python type gets the same answer from both rules."""
+    zeros = [False if isinstance(x, bool) else 0 if isinstance(x, int) else 0.0 if isinstance(x, float) else 0j
+             for x in scalars]
+    return np.result_type(*dtypes, *zeros)
+
+
+def python_scalar_array(x, dtype, what: str) -> np.ndarray:
+    """np.array(x, dtype) for a Python number `x`: an int out of dtype's range raises OverflowError on any numpy
+    (numpy 2 raises it itself; numpy < 2 wraps the value around with a DeprecationWarning)."""
+    if isinstance(x, int) and not isinstance(x, bool) and dtype is not None and np.dtype(dtype).kind in "iu":
+        bounds = np.iinfo(dtype)
+        if not bounds.min <= x <= bounds.max:
+            raise OverflowError(f"{what}: Python integer {x} is out of bounds for {np.dtype(dtype).name}")
+    return np.array(x, dtype=dtype)
+
+
 def apply(op: Op, *inputs) -> TensorVariable | list[TensorVariable]:
     """Build a node of `op` over `inputs` (converted to tensors); one output bare, several as a list."""
     node = make_node(op, [as_tensor_variable(i) for i in inputs])

@@ -16,7 +16,14 @@ import numpy as np
 
 from aotgraph.graph.basic import Op, Variable
 from aotgraph.graph.rules import OpRule, make_node, register
-from aotgraph.tensor.basic import as_tensor_variable, constant, is_python_scalar, type_error
+from aotgraph.tensor.basic import (
+    as_tensor_variable,
+    constant,
+    is_python_scalar,
+    python_scalar_array,
+    type_error,
+    weak_result_type,
+)
 from aotgraph.tensor.type import TensorType
 
 
@@ -27,6 +34,9 @@ class ElemwiseInfo:
     nin: int
     fn: Callable  # the numpy reference on arrays
     params: tuple = ()  # names of op parameters passed to fn as keywords (e.g. cast's dtype)
+
+
+_VALUE_BASED = int(np.__version__.split(".")[0]) < 2  # numpy 1.x: legacy value-based promotion of 0-d arrays
 
 
 @functools.cache
@@ -80,6 +90,10 @@ def _perform(op: Op, *arrays):
     info = _info(op)
     params = _params(op, info)
     dtypes = tuple(a.dtype.name for a in arrays)
+    if _VALUE_BASED and any(a.ndim == 0 for a in arrays) and any(a.ndim > 0 for a in arrays):
+        # numpy < 2 types a 0-d operand by its value next to arrays (int64 100 + int8 vector -> int8, wrapping);
+        # a 1-element vector broadcasts the same way and is typed by its dtype, as numpy 2 does (NEP 50)
+        arrays = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
     if numpy_dtype(op.name, dtypes, params) == "float16":  # compute in float32, the type we promise
         arrays = [a.astype(np.float32) if a.dtype.kind in "biu" else a for a in arrays]
     out = info.fn(*arrays, **dict(params))
@@ -118,16 +132,14 @@ def promote_python_scalars(name: str, inputs) -> list[Variable]:
     weak = [x for x in inputs if is_python_scalar(x)]
     if not weak:
         return strong
-    target = np.result_type(*(v.dtype for v in strong), *weak).name
+    target = weak_result_type([v.dtype for v in strong], weak).name
     result = []
     for x in inputs:
         if not is_python_scalar(x):
             result.append(as_tensor_variable(x))
             continue
         dtype = target if np.dtype(target).kind != "b" or isinstance(x, bool) else None
-        value = np.array(x, dtype=dtype)
-        if isinstance(x, int) and not isinstance(x, bool) and value.dtype.kind in "iu" and int(value) != x:
-            raise OverflowError(f"{name}: Python integer {x} is out of bounds for {target}")
+        value = python_scalar_array(x, dtype, name)
         weak = constant(value)
         weak.python_scalar = x  # lets a rebuild with other operand types re-promote it
         result.append(weak)

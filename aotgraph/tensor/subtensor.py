@@ -25,7 +25,15 @@ import numpy as np
 
 from aotgraph.graph.basic import Op, Variable
 from aotgraph.graph.rules import OpRule, make_node, register
-from aotgraph.tensor.basic import apply, as_tensor_variable, constant, is_python_scalar, type_error
+from aotgraph.tensor.basic import (
+    apply,
+    as_tensor_variable,
+    constant,
+    is_python_scalar,
+    python_scalar_array,
+    type_error,
+    weak_result_type,
+)
 from aotgraph.tensor.shape import constant_int, float_grad, is_int_dtype, sum_to, value_error, zeros_like
 from aotgraph.tensor.type import TensorType
 from aotgraph.tensor.var import TensorConstant
@@ -391,8 +399,8 @@ def _rebuild(op_name: str, selection, value):
         raise type_error(op_name, f"the first argument must be the result of indexing, x[...], got {selection!r}",
                          selection.type)
     x, index_inputs = node.inputs[0], node.inputs[1:]
-    if is_python_scalar(value) and np.result_type(x.dtype, value) == x.dtype:
-        value = constant(np.asarray(value, dtype=x.dtype))  # a Python number takes x's dtype (NEP 50)
+    if is_python_scalar(value) and weak_result_type([x.dtype], [value]) == x.dtype:
+        value = constant(python_scalar_array(value, x.dtype, op_name))  # a Python number takes x's dtype (NEP 50)
     return make_node(Op(op_name, idx=node.op.idx), [x, as_tensor_variable(value), *index_inputs]).outputs[0]
 
 

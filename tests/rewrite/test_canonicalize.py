@@ -106,7 +106,9 @@ def test_pow_two_with_a_float_exponent_on_ints_keeps_pow():
 def test_pow_half_is_sqrt(dtype):
     x = at.tensor(dtype, (None,), name="x")
     values = np.abs(RNG.standard_normal(50) * 1e3).astype(dtype)
-    check_rewrite(x ** 0.5, ["canonicalize"], {x: values}, ops={"sqrt": 1, "pow": 0})
+    # numpy < 2's power is not correctly rounded (numpy 2 computes x ** 0.5 as sqrt): one ulp apart at most
+    check_rewrite(x ** 0.5, ["canonicalize"], {x: values}, ops={"sqrt": 1, "pow": 0}, exact=False,
+                  rtol=np.finfo(dtype).eps)
 
 
 def test_pow_half_of_int8_keeps_pow():
