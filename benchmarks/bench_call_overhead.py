@@ -2,10 +2,10 @@
 
     python benchmarks/bench_call_overhead.py [--number 200000]
 
-Measures, in one run: the in-process FAST_RUN function (a call without state runs in the compiled
-module's C front, `_FastCall`; others in aotgraph.runtime.Function's Python), the same function built
-with ag.build and imported as a module, each with and without trust_input, the bare kernel (the thunk
-alone), a function with a shared-variable update (the general path: lock, commit), FAST_COMPILE, and
+Measures, in one run: the in-process FAST_RUN function (positional calls run in the compiled module's
+C front, `_FastCall`, without entering Python), the same function built with ag.build and imported as a
+module, each with and without trust_input, the bare kernel (the thunk alone), a function with a
+shared-variable update (the C front again, with the state lock and the commit), FAST_COMPILE, and
 numpy's own `2 * a`. Targets (issue 3): <= 0.5 us for f(4.0) and >= 8x faster than PyTensor's C-mode
 function, <= 0.25 us with trust_input. Ratios are against numpy's `2 * a` on the same 0-d array.
 """

@@ -146,9 +146,11 @@ class Function:
         plain = self._plain and self._profile is None
         self._fast_n = self._n_inputs if plain else -1
         set_c_path = getattr(self, "_set_fast_path", None)  # a compiled kernel's class: see function_class()
-        if set_c_path is not None:
+        if set_c_path is not None:  # it also takes calls with state, unless they need defaults or mutable inputs
+            fast = self._profile is None and not (self._mutable or self._late_defaults)
             checks = [(dtype.num, *rest) for dtype, *rest in self._fast_checks]
-            set_c_path(self._thunk, plain, self._trust_input, self._unpack_single, self._n_outputs, checks)
+            set_c_path(self._thunk, fast, self._trust_input, self._unpack_single, self._n_outputs, checks,
+                       self._shared, self._commits, self._copy_outputs, STATE_LOCK)
 
     def __call__(self, *args, **kwargs):
         if len(args) == self._fast_n and not kwargs:

@@ -103,6 +103,29 @@ def test_calls_without_state_enter_c_and_agree_with_the_general_path():
     np.testing.assert_array_equal(clone(a, 1.0)[0], a)
 
 
+def test_calls_with_state_in_c_commit_updates_and_copy_what_aliases():
+    w = ag.shared(np.zeros(3), name="w")
+    steps = ag.shared(np.int64(0), name="steps")
+    x = at.dvector("x")
+    f = ag.function([x], [w, w * x], updates=[(w, x), (steps, steps + 1)], mode="FAST_RUN")
+    a = np.arange(3.0)
+    old_w, product = f(a)
+    assert old_w.tolist() == [0, 0, 0] and product.tolist() == [0, 0, 0] and steps.get_value() == 1
+    a[:] = 7.0  # the update was copied: the caller's array is not w's storage
+    assert w.get_value().tolist() == [0, 1, 2]
+    old_w[:] = -1.0  # the output was copied: it is not the storage of w's old value either
+    current, _ = f(np.ones(3))
+    assert current.tolist() == [0, 1, 2] and w.get_value().tolist() == [1, 1, 1]
+    with pytest.raises(TypeError, match="'x'"):  # refused by the general path: nothing changes
+        f(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="while computing"):  # fails inside the kernel: nothing changes
+        f(np.ones(4))
+    assert w.get_value().tolist() == [1, 1, 1] and steps.get_value() == 2
+    f.profile = ag.ProfileStats()
+    f(np.ones(3))
+    assert f.profile.fct_callcount["<unnamed>"] == 1 and steps.get_value() == 3
+
+
 def test_pickle_in_process():
     w = ag.shared(np.ones(2), name="w")
     x = at.dvector("x")
