@@ -9,7 +9,7 @@
     <dir>/build.log, <dir>/manifest.json      how it was built; what the cache checks
 
 How the time goes (gcc 12, 2 cores): compiling a Cython module that uses typed memoryviews
-spends ~3 s of gcc -O3 on Cython's memoryview support code, which is the same in every module.
+spends ~3 s of gcc on Cython's memoryview support code, which is the same in every module.
 Cython >= 3.1 can put that code in a shared utility module; we build it once per cache (Cython
 version, Python, compiler) and copy it beside each module, which makes a module with a dozen
 kernels compile in ~1.3 s instead of ~4.2 s. Cython itself runs in this process (its first use

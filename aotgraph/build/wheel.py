@@ -19,7 +19,7 @@ Both give the same package layout, which the code generator must follow::
 A wheel is built with ``pip wheel --no-deps --no-build-isolation`` from the tree of `write_package`
 (``setup.py`` and ``pyproject.toml`` rendered from aotgraph/templates): without isolation pip uses
 this environment's setuptools, Cython and numpy instead of downloading them. setuptools < 70.1
-needs the ``wheel`` package for that. Wheels are built with portable flags (``-O3``), never
+needs the ``wheel`` package for that. Wheels are built with portable flags (``toolchain.OPT_FLAGS``), never
 ``-march=native``, since they are meant for other machines.
 """
 
@@ -126,7 +126,7 @@ def write_package(
     package.mkdir(parents=True, exist_ok=True)
     (package / f"{EXTENSION}.pyx").write_text(pyx_source)
     _write_package_files(package, data)
-    flags = ["-O3", "-g0"]
+    flags = [*toolchain.OPT_FLAGS, "-g0"]
     if openmp:
         chain = toolchain.resolve_openmp(toolchain.toolchain(openmp=True))
         openmp = chain.openmp

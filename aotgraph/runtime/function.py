@@ -147,10 +147,14 @@ class Function:
         self._fast_n = self._n_inputs if plain else -1
         set_c_path = getattr(self, "_set_fast_path", None)  # a compiled kernel's class: see function_class()
         if set_c_path is not None:  # it also takes calls with state, unless they need defaults or mutable inputs
-            fast = self._profile is None and not (self._mutable or self._late_defaults)
-            checks = [(dtype.num, *rest) for dtype, *rest in self._fast_checks]
-            set_c_path(self._thunk, fast, self._trust_input, self._unpack_single, self._n_outputs, checks,
-                       self._shared, self._commits, self._copy_outputs, STATE_LOCK)
+            state = None
+            if self._profile is None and not (self._mutable or self._late_defaults):
+                state = (self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single,
+                         bytes(dtype.num for dtype, _, _, _ in self._fast_checks),
+                         bytes(ndim for _, ndim, _, _ in self._fast_checks),
+                         bytes(any_size | 2 * takes_float for _, _, any_size, takes_float in self._fast_checks),
+                         tuple(self._shared), tuple(self._commits), tuple(self._copy_outputs), STATE_LOCK)
+            set_c_path(self._thunk, state)
 
     def __call__(self, *args, **kwargs):
         if len(args) == self._fast_n and not kwargs:
