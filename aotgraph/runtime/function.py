@@ -148,9 +148,9 @@ class Function:
         set_c_path = getattr(self, "_set_fast_path", None)  # a compiled kernel's class: see function_class()
         if set_c_path is not None:  # it also takes calls with state, unless they need defaults or mutable inputs
             state = None
-            if self._profile is None and not (self._mutable or self._late_defaults):
-                state = (self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single,
-                         bytes(dtype.num for dtype, _, _, _ in self._fast_checks),
+            typenums = [dtype.num for dtype, _, _, _ in self._fast_checks]
+            if self._profile is None and not (self._mutable or self._late_defaults) and max(typenums, default=0) < 256:
+                state = (self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single, bytes(typenums),
                          bytes(ndim for _, ndim, _, _ in self._fast_checks),
                          bytes(any_size | 2 * takes_float for _, _, any_size, takes_float in self._fast_checks),
                          tuple(self._shared), tuple(self._commits), tuple(self._copy_outputs), STATE_LOCK)
