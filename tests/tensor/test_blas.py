@@ -53,7 +53,7 @@ def test_dot_ranks(ranks):
         check(out, inputs, values, np.dot(*values))
 
 
-@pytest.mark.parametrize("a_dtype, b_dtype", itertools.product(DTYPES, DTYPES))
+@pytest.mark.parametrize("a_dtype, b_dtype", list(itertools.product(DTYPES, DTYPES)))
 def test_dtypes(a_dtype, b_dtype):
     for ranks in [(0, 1), (1, 1), (2, 1), (2, 2)]:
         shapes = DOT_SHAPES[ranks]
@@ -121,7 +121,7 @@ def test_runtime_size_mismatch_raises():
         run(at.dot(a, b), {a: np.ones((2, 3)), b: np.ones((4, 2))})
 
 
-@pytest.mark.parametrize("trans_a, trans_b", itertools.product([False, True], repeat=2))
+@pytest.mark.parametrize("trans_a, trans_b", list(itertools.product([False, True], repeat=2)))
 def test_transposed_operands(trans_a, trans_b):
     left, right = sample((5, 2, 3), "float64"), sample((5, 3, 4), "float64", seed=1)
     a_value = np.swapaxes(left, -1, -2) if trans_a else left  # stored so that the flags undo the swap
