@@ -126,6 +126,36 @@ def test_calls_with_state_in_c_commit_updates_and_copy_what_aliases():
     assert f.profile.fct_callcount["<unnamed>"] == 1 and steps.get_value() == 3
 
 
+def test_changing_settings_while_other_threads_call():
+    """trust_input and profile switch calls between the C front and the runtime's path while other threads
+    call: every call still commits its update exactly once."""
+    import threading
+
+    total = ag.shared(np.zeros(20_000), name="total")  # large enough that the loops release the GIL
+    x = at.dvector("x")
+    f = ag.function([x], total.sum(), updates=[(total, total + x)], mode="FAST_RUN")
+    ones, calls, workers = np.ones(20_000), 300, 4
+    errors = []
+
+    def work():
+        try:
+            for _ in range(calls):
+                f(ones)
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for k in range(200):
+        f.trust_input = bool(k % 2)
+        f.profile = ag.ProfileStats() if k % 3 == 0 else None
+    for t in threads:
+        t.join()
+    assert not errors
+    np.testing.assert_array_equal(total.get_value(), np.full(20_000, float(calls * workers)))
+
+
 def test_pickle_in_process():
     w = ag.shared(np.ones(2), name="w")
     x = at.dvector("x")
