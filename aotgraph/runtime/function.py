@@ -199,10 +199,8 @@ class Function:
             with STATE_LOCK:
                 results = self._run_with_state(values, profile)
         else:
-            results = self._thunk(values, profile)
+            results = self._copied(self._thunk(values, profile))
         outputs = results[: self._n_outputs]
-        for i in self._copy_outputs:
-            outputs[i] = outputs[i].copy()
         if profile is not None:
             profile.record_call(self.name or "<unnamed>", time.perf_counter() - start)
         if self._unpack_single:
@@ -210,16 +208,26 @@ class Function:
         return outputs
 
     def _run_with_state(self, values, profile) -> list:
-        """Read shared values, compute, then commit every update (under STATE_LOCK: calls act serialized)."""
+        """Read shared values, compute, copy, then commit every update (under STATE_LOCK: calls act serialized).
+
+        Every copy is made before the first commit: a copy that fails (MemoryError) changes no state.
+        """
         for i in self._late_defaults:
             if values[i] is _LATE_DEFAULT:
                 values[i] = self._inputs[i].container.value
         for container in self._shared:
             values.append(container.value)
-        results = self._thunk(values, profile)
+        results = self._copied(self._thunk(values, profile))
         new_values = [(c, results[p].copy() if must_copy else results[p]) for c, p, must_copy in self._commits]
         for container, value in new_values:
             container.value = value
+        return results
+
+    def _copied(self, results: list) -> list:
+        """`results` with each output that may share storage with an input, a shared value or another output
+        replaced by a copy."""
+        for i in self._copy_outputs:
+            results[i] = results[i].copy()
         return results
 
     def _bind(self, args, kwargs) -> list:
