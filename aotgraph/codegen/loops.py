@@ -245,8 +245,12 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
     if body.inplace is not None:
         params.append("bint may_inplace")
     decls = loop.step_decls() + [f"cdef cnp.ndarray out{m}" for m in range(len(body.outs))]
-    # an operand in Fortran order (a transpose): loop over the reversed axes, return results in Fortran order
-    full = unique_names([body.leaves[k] for k in loop.varying if body.leaves[k].ndim == nd]) if nd > 1 else []
+    # an operand in Fortran order (a transpose): loop over the reversed axes, return results in Fortran order;
+    # not when an operand is read once per row (static size 1 on the last axis): reversed, it would vary along it
+    per_row = any(body.leaf_levels[k] == PER_ROW for k in loop.arrays)
+    full = []
+    if nd > 1 and not per_row:
+        full = unique_names([body.leaves[k] for k in loop.varying if body.leaves[k].ndim == nd])
     leader = f"({', '.join(full)},)" if full else None
     code = loop.shape_checks()
     if leader is not None:

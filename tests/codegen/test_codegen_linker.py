@@ -156,6 +156,19 @@ def test_changing_settings_while_other_threads_call():
     np.testing.assert_array_equal(total.get_value(), np.full(20_000, float(calls * workers)))
 
 
+def test_a_column_operand_meets_fortran_ordered_operands():
+    """A (n, 1) operand is read once per row; a Fortran-ordered operand must not make the loop run over
+    reversed axes then (it did, and added column[0] to every row)."""
+    x = at.dmatrix("x")
+    column = at.tensor("float64", shape=(None, 1), name="column")
+    f = ag.function([x, column], [x + column, at.exp(x) * column - x], mode="FAST_RUN")
+    a, b = np.arange(12.0).reshape(3, 4), np.array([[1.0], [-2.0], [3.0]])
+    for operands in [(a, b), (np.asfortranarray(a), b), (np.asfortranarray(a), np.asfortranarray(b)), (a.T.T, b)]:
+        got = f(*operands)
+        np.testing.assert_array_equal(got[0], a + b)
+        np.testing.assert_allclose(got[1], np.exp(a) * b - a, rtol=1e-15)
+
+
 def test_pickle_in_process():
     w = ag.shared(np.ones(2), name="w")
     x = at.dvector("x")
