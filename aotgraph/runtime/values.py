@@ -35,7 +35,11 @@ class Container:
         converted = filter_value(
             value, self.dtype, self.shape, self.strict, self.allow_downcast, f"value for {self.name!r}"
         )
-        if copy and converted is value:
+        # Python numbers and lists always convert into a new array, and so does an ndarray of another dtype;
+        # anything else (an ndarray, a memoryview, an object with __array__) may still share the caller's memory
+        fresh = isinstance(value, (int, float, complex, list, tuple)) or (
+            isinstance(value, np.ndarray) and converted is not value)
+        if copy and not fresh:
             converted = np.array(converted, copy=True)
         with STATE_LOCK:
             self.value = converted

@@ -487,6 +487,19 @@ def test_shared_variable_api():
     assert s.get_value(borrow=True) is s.get_value(borrow=True)
     s.set_value([5, 6, 7, 8])
     np.testing.assert_array_equal(s.get_value(), [5.0, 6.0, 7.0, 8.0])
+
+    class Wrapper:  # hands out its own storage
+        def __init__(self):
+            self.data = np.zeros(4)
+
+        def __array__(self, dtype=None, copy=None):
+            return self.data
+
+    wrapper, buffer, array = Wrapper(), np.zeros(4), np.zeros(4)
+    for source, storage in [(memoryview(buffer), buffer), (wrapper, wrapper.data), (array[::1], array)]:
+        s.set_value(source)
+        storage[:] = 9.0  # the caller's memory changes afterwards: the shared value does not
+        np.testing.assert_array_equal(s.get_value(), np.zeros(4))
     with pytest.raises(TypeError, match="wrong number of dimensions"):
         s.set_value(np.zeros((2, 2)))
     strict = ag.shared(np.zeros(2, dtype=np.float32), strict=True, name="st")
