@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import keyword
-import threading
 import zipfile
 from dataclasses import dataclass
 
@@ -18,10 +17,10 @@ import numpy as np
 
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_template
+from aotgraph.codegen.runtime_source import AST_LOCK
 from aotgraph.rewrite import optimize_spec
 
 DATA_FILE = "aotgraph_data.npz"
-_AST_LOCK = threading.Lock()
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
                        "get_num_threads", "np", "cnp"})
 
@@ -154,7 +153,7 @@ def _literal(value) -> str:
     import ast
 
     text = repr(value)
-    with _AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (gh-106905)
+    with AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (gh-106905)
         same = ast.literal_eval(text) == value
     if not same:
         raise AssertionError("a build literal does not round-trip through repr")

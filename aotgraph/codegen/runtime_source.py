@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
-_AST_LOCK = threading.Lock()
+AST_LOCK = threading.Lock()
 _RELATIVE = re.compile(r"^from \.(\w+) import ")
 
 
@@ -36,7 +36,7 @@ def runtime_source() -> str:
 def runtime_names() -> frozenset[str]:
     """Top-level names the runtime defines (generated names must not collide with them)."""
     names = set()
-    with _AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (gh-106905)
+    with AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (gh-106905)
         tree = ast.parse(runtime_source())
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):

@@ -70,6 +70,11 @@ def _retyping_pass(outputs):
     return [at.cast(v, "float32") for v in outputs]
 
 
+def _size_one_pass(outputs):
+    """A broken pass: a size-1 value where the output may be larger (it would broadcast, not be the output)."""
+    return [at.tensor(v.dtype, (1,) * v.ndim, name="one") for v in outputs]
+
+
 def _stale_type_pass(outputs):
     """A broken pass: a node whose recorded type contradicts type inference."""
     from aotgraph.graph.basic import Apply
@@ -80,8 +85,12 @@ def _stale_type_pass(outputs):
 
 
 def test_check_catches_a_pass_that_changes_types(monkeypatch):
+    monkeypatch.delenv("AOTGRAPH_CHECK_REWRITES", raising=False)
     x = at.dvector("x")
     monkeypatch.setitem(PASSES, "retype", _retyping_pass)
+    monkeypatch.setitem(PASSES, "size one", _size_one_pass)
+    with pytest.raises(RewriteCheckError, match="pass 'size one' changed the type"):  # the engine's rule too
+        rewrite_graph([x + 1], ["size one"], check=True)
     monkeypatch.setitem(PASSES, "stale", _stale_type_pass)
     assert rewrite_graph([x + 1], ["retype"])[0].dtype == "float32"  # unchecked
     with pytest.raises(RewriteCheckError, match="pass 'retype' changed the type of output 0"):
