@@ -16,13 +16,6 @@ from aotgraph.codegen.loader import build_and_import
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module
 
-
-def render_spec(spec) -> tuple[str, object]:
-    """(source of the in-process module, kernel IR) of a FunctionSpec."""
-    kernel = lower(spec, "k0")
-    return render_module([kernel], runtime=False, title="Kernels of one aotgraph function (in-process build)."), kernel
-
-
 # How in-process modules are built (DebugMode builds its per-node kernels the same way). vector_math: libmvec's
 # vector exp/sin/... round differently (by an ulp or so) from the scalar functions; loops calling them send
 # every element through one vectorized compute loop, a chunk of 64 at a time (codegen/loops.py `chunked`), so a
@@ -32,10 +25,15 @@ BUILD_OPTIONS = dict(native=True, openmp=True, vector_math=True)
 
 
 def make_thunk(spec, label: str):
-    source, kernel = render_spec(spec)
-    module = build_and_import(source, **BUILD_OPTIONS)
-    instance = module._make_kernel(0, label, kernel.const_values, kernel.descriptions, kernel.labels)
-    return instance.run
+    return build_kernels([spec], label)[0].run
+
+
+def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph function (in-process build).") -> list:
+    """The kernel objects of `specs` (optimized FunctionSpecs, or objects with `graph_inputs` and `results`),
+    all from one module built through the cache with BUILD_OPTIONS."""
+    kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
+    module = build_and_import(render_module(kernels, runtime=False, title=title), **BUILD_OPTIONS)
+    return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
 
 
 def _register() -> None:

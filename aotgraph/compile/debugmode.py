@@ -34,7 +34,6 @@ from aotgraph.graph.basic import Apply, Constant, toposort
 from aotgraph.graph.rules import rule_of
 
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-300), "float32": dict(rtol=1e-4, atol=1e-30)}
-LINKER_OPTIONS = dict(native=True, openmp=True, vector_math=False)  # what codegen/linker.py builds with
 
 
 class DebugMode(Mode):
@@ -80,19 +79,9 @@ def compile_kernels(specs: list, label: str) -> list:
     """The kernel objects (thunks) of `specs` (optimized FunctionSpecs or spec-like objects with `graph_inputs`
     and `results`), all from ONE module built through the cache with the FAST_RUN linker's build options:
     what LINKERS['cython'] does for one spec, for many at once."""
-    import inspect
+    from aotgraph.codegen.linker import build_kernels
 
-    from aotgraph.codegen import linker
-    from aotgraph.codegen.loader import build_and_import
-    from aotgraph.codegen.lower import lower
-    from aotgraph.codegen.render import render_module
-
-    kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
-    source = render_module(kernels, runtime=False, title="Kernels of an aotgraph DebugMode function.")
-    accepted = inspect.signature(build_and_import).parameters
-    options = {k: v for k, v in getattr(linker, "BUILD_OPTIONS", LINKER_OPTIONS).items() if k in accepted}
-    module = build_and_import(source, **options)
-    return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
+    return build_kernels(specs, label, title="Kernels of an aotgraph DebugMode function.")
 
 
 def _statements(node: Apply) -> list[tuple[str, Apply]] | None:
