@@ -42,8 +42,13 @@ HEAD = ("(cnp.npy_intp u0, cnp.npy_intp u1, cnp.npy_intp* dims, char** base, cnp
 POW_ERROR = 'raise ValueError("Integers to negative integer powers are not allowed.")'
 
 
-def _indent(lines: list[str], depth: int = 1) -> list[str]:
+def indent(lines: list[str], depth: int = 1) -> list[str]:
     return [IND * depth + line if line else line for line in lines]
+
+
+def tuple_literal(items: list[str]) -> str:
+    """The source of a tuple of the expressions `items` (a 1-tuple keeps its comma)."""
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
 
 
 def unique_names(buffers: list[Buffer]) -> list[str]:
@@ -52,7 +57,7 @@ def unique_names(buffers: list[Buffer]) -> list[str]:
 
 
 def _loop_over(start: str, stop: str, body: list[str]) -> list[str]:
-    return [f"for i in range({start}, {stop}):"] + _indent(body)
+    return [f"for i in range({start}, {stop}):"] + indent(body)
 
 
 class _Loop:
@@ -113,17 +118,17 @@ class _Loop:
         def source(k: int, index: str) -> str:
             return f"p{k}[{index}]" if unit else f"(<{self.ctype(k)}*>(q{k} + ({index}) * s{k}))[0]"
 
-        full = [f"for j in range({CHUNK}):"] + _indent([f"L{k}[j] = {source(k, 'i0 + j')}" for k in self.varying])
+        full = [f"for j in range({CHUNK}):"] + indent([f"L{k}[j] = {source(k, 'i0 + j')}" for k in self.varying])
         padded = [f"for j in range({CHUNK}):", IND + "jj = i0 + (j if j < cn else cn - 1)"]
-        padded += _indent([f"L{k}[j] = {source(k, 'jj')}" for k in self.varying])
+        padded += indent([f"L{k}[j] = {source(k, 'jj')}" for k in self.varying])
         compute = [f"{body.leaf_scalars[k]} = L{k}[j]" for k in self.varying] + self.stmts_at(PER_ELEMENT)
         compute += [f"R{m}[j] = {value}" for m, (_, value, _) in enumerate(results)]
-        chunk = [f"cn = min(stop - i0, {CHUNK})", f"if cn == {CHUNK}:"] + _indent(full) + ["else:"] + _indent(padded)
-        chunk += ["for j in range(_ag_chunk):"] + _indent(compute)  # not a constant: gcc vectorizes, never unrolls
+        chunk = [f"cn = min(stop - i0, {CHUNK})", f"if cn == {CHUNK}:"] + indent(full) + ["else:"] + indent(padded)
+        chunk += ["for j in range(_ag_chunk):"] + indent(compute)  # not a constant: gcc vectorizes, never unrolls
         stores = [target(f"R{m}[j]") if callable(target) else f"{target} = R{m}[j]"
                   for m, (_, _, target) in enumerate(results)]
-        chunk += ["for j in range(cn):"] + _indent(stores)
-        return ["i0 = start", "while i0 < stop:"] + _indent(chunk + [f"i0 += {CHUNK}"])
+        chunk += ["for j in range(cn):"] + indent(stores)
+        return ["i0 = start", "while i0 < stop:"] + indent(chunk + [f"i0 += {CHUNK}"])
 
     def chunk_decls(self, result_types: list[str]) -> list[str]:
         if not self.math:
@@ -169,19 +174,19 @@ class _Loop:
             code += [IND + "if idx[d] < dims[d]:", IND * 2 + "break"]
             code += [IND + f"q{k} -= dims[d] * st[{k * nd} + d]" for k in self.arrays]
             code += [IND + "idx[d] = 0", IND + "d -= 1"]
-        return ["c += 1", "if c == cpr:"] + _indent(code)
+        return ["c += 1", "if c == cpr:"] + indent(code)
 
     def segments(self, per_segment: list[str]) -> list[str]:
         """The kernel's loop over its units: `per_segment` runs with start/stop set and row code done."""
         code = self.once_code() + [f"unit = {self.unit_test()}"] + self.row_start()
         body = [f"start = c * {BLOCK}", f"stop = min(start + {BLOCK}, m)"] + self.row_code() + per_segment
-        return code + ["for u in range(u0, u1):"] + _indent(body + self.next_unit()) + ["return err"]
+        return code + ["for u in range(u0, u1):"] + indent(body + self.next_unit()) + ["return err"]
 
     def versions(self, unit_lines: list[str], strided_lines: list[str]) -> list[str]:
         """`unit_lines` when the row is contiguous for every varying operand, else `strided_lines`."""
         if not self.varying:
             return unit_lines
-        return ["if unit:"] + _indent(self.pointers() + unit_lines) + ["else:"] + _indent(strided_lines)
+        return ["if unit:"] + indent(self.pointers() + unit_lines) + ["else:"] + indent(strided_lines)
 
     # ---- the step function's part ----
     def shape_checks(self) -> list[str]:
@@ -236,7 +241,7 @@ def _elemwise_kernel(fname: str, loop: _Loop) -> list[str]:
         store = [f"o{m}[i] = {r}" for m, r in enumerate(body.results)]
         per_segment += loop.versions(_loop_over("start", "stop", loop.element(True) + store),
                                      _loop_over("start", "stop", loop.element(False) + store))
-    return [f"cdef int {fname}{HEAD}"] + _indent(decls + loop.segments(per_segment))
+    return [f"cdef int {fname}{HEAD}"] + indent(decls + loop.segments(per_segment))
 
 
 def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
@@ -261,10 +266,10 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
         if m == 0 and body.inplace is not None:
             victim = body.leaves[body.inplace[0]].name
             alloc = [f"if may_inplace and _reusable({victim}, dims, {nd}, {TYPENUM[b.dtype]}):",
-                     IND + f"out0 = {victim}", "else:"] + _indent(alloc)
+                     IND + f"out0 = {victim}", "else:"] + indent(alloc)
         if leader is not None:
             alloc = ["if rev:", IND + f"out{m} = cnp.PyArray_EMPTY({nd}, rdims, {TYPENUM[b.dtype]}, 0)",
-                     "else:"] + _indent(alloc)
+                     "else:"] + indent(alloc)
         code += alloc
     outs = [f"out{m}" for m in range(len(body.outs))]
     code += ["n = cnp.PyArray_SIZE(out0)", "if n == 0:", IND + f"return {', '.join(outs)}"]
@@ -279,7 +284,7 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
         code += ["if rev:", IND + f"return {transposed}"]
     code.append(f"return {', '.join(outs)}")
     ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
-    return [f"cdef {ret} {fname}({', '.join(params)}):"] + _indent(decls + code)
+    return [f"cdef {ret} {fname}({', '.join(params)}):"] + indent(decls + code)
 
 
 # ---- reductions ----------------------------------------------------------------------------------------------
@@ -382,12 +387,12 @@ class _Reduce(_Loop):
             unrolled += lines + [f"r{j} = {self.combine(f'r{j}', val)}"]
         tail_lines, tail_val = copy(-1)
         leaf = [f"le = min(ls + {LEAF}, stop)", f"r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = {self.identity()}",
-                "i = ls", "while i + 8 <= le:"] + _indent(unrolled + ["i += 8"])
+                "i = ls", "while i + 8 <= le:"] + indent(unrolled + ["i += 8"])
         for x, y in ("01", "23", "45", "67", "02", "46", "04"):
             leaf.append(f"r{x} = {self.combine(f'r{x}', f'r{y}')}")
-        leaf += ["while i < le:"] + _indent(tail_lines + [f"r0 = {self.combine('r0', tail_val)}", "i += 1"])
+        leaf += ["while i < le:"] + indent(tail_lines + [f"r0 = {self.combine('r0', tail_val)}", "i += 1"])
         leaf += [f"{self.push}(stack, &cnt, r0)", "ls = le"]
-        return ["cnt = 0", "ls = start", "while ls < stop:"] + _indent(leaf) + [f"seg = {self.total}(stack, cnt)"]
+        return ["cnt = 0", "ls = start", "while ls < stop:"] + indent(leaf) + [f"seg = {self.total}(stack, cnt)"]
 
 
 def render_reduce(fname: str, body: ReduceStep, helpers: dict[str, str]) -> list[str]:
@@ -399,7 +404,7 @@ def render_reduce(fname: str, body: ReduceStep, helpers: dict[str, str]) -> list
 
 def _full_kernel(fname: str, loop: _Reduce) -> list[str]:
     decls = loop.kernel_decls() + [f"cdef {loop.cacc}* parts = <{loop.cacc}*>outs[0]"] + loop.reduce_decls()
-    return [f"cdef int {fname}{HEAD}"] + _indent(decls + loop.segments(loop.segment() + ["parts[u] = seg"]))
+    return [f"cdef int {fname}{HEAD}"] + indent(decls + loop.segments(loop.segment() + ["parts[u] = seg"]))
 
 
 def _decompose(index: str, axes: list[int]) -> list[str]:
@@ -426,10 +431,10 @@ def _partial_kernel(fname: str, loop: _Reduce) -> list[str]:
     if loop.inner_reduced:
         decls += loop.reduce_decls()
         segments = ["start = 0", "while start < m:", IND + f"stop = min(start + {BLOCK}, m)"]
-        segments += _indent(loop.row_code() + loop.segment())
+        segments += indent(loop.row_code() + loop.segment())
         segments += [IND + f"acc = {loop.combine('acc', 'seg')}", IND + "start = stop"]
         per_unit = ["ko = u"] + _decompose("ko", loop.kept_outer) + [f"acc = {loop.identity()}"]
-        per_unit += ["for ro in range(nro):"] + _indent(each_row + segments) + ["po[ko] = acc"]
+        per_unit += ["for ro in range(nro):"] + indent(each_row + segments) + ["po[ko] = acc"]
     else:
         accumulate = f"o[i] = {loop.combine('o[i]', loop.value())}"
         rows = loop.versions(_loop_over("start", "stop", loop.element(True) + [accumulate]),
@@ -441,9 +446,9 @@ def _partial_kernel(fname: str, loop: _Reduce) -> list[str]:
         per_unit = ["ko = u // cpr", "c = u - ko * cpr", f"start = c * {BLOCK}", f"stop = min(start + {BLOCK}, m)",
                     "o = po + ko * m"] + _decompose("ko", loop.kept_outer)
         per_unit += _loop_over("start", "stop", [f"o[i] = {loop.identity()}"])
-        per_unit += ["for ro in range(nro):"] + _indent(each_row + loop.row_code() + rows)
-    code = loop.once_code() + [f"unit = {loop.unit_test()}", "for u in range(u0, u1):"] + _indent(per_unit)
-    return [f"cdef int {fname}{HEAD}"] + _indent(decls + code + ["return err"])
+        per_unit += ["for ro in range(nro):"] + indent(each_row + loop.row_code() + rows)
+    code = loop.once_code() + [f"unit = {loop.unit_test()}", "for u in range(u0, u1):"] + indent(per_unit)
+    return [f"cdef int {fname}{HEAD}"] + indent(decls + code + ["return err"])
 
 
 def _reduce_outputs(loop: _Reduce) -> tuple[int, list[str]]:
@@ -484,7 +489,7 @@ def _reduce_step(fname: str, loop: _Reduce) -> list[str]:
     if body.uses_err:
         code += ["if err:", IND + POW_ERROR]
     code.append("return out0")
-    return [f"cdef cnp.ndarray {fname}({', '.join(params)}):"] + _indent(decls + code)
+    return [f"cdef cnp.ndarray {fname}({', '.join(params)}):"] + indent(decls + code)
 
 
 def _full_reduction(fname: str, loop: _Reduce) -> list[str]:

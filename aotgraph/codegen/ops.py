@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import Buffer, CallStep
+from aotgraph.codegen.loops import tuple_literal
 
 OPS: dict[str, Callable] = {}
 
@@ -82,10 +83,6 @@ def _names(buffers: list[Buffer]) -> str:
     return ", ".join(b.name for b in buffers)
 
 
-def _tuple(buffers: list[Buffer]) -> str:
-    return f"({_names(buffers)}{',' if len(buffers) == 1 else ''})"
-
-
 _REDUCE_FNS = {"sum": "np.sum", "prod": "np.prod", "max": "np.max", "min": "np.min", "all": "np.all",
                "any": "np.any"}
 
@@ -143,7 +140,7 @@ def _specify_shape(node, ins, outs):
     op, (x, *sizes), (z,) = node.op, ins, outs
     return call(
         ins, outs,
-        f"want = _np_fill({op.shape!r}, {_tuple(sizes) if sizes else '()'})",
+        f"want = _np_fill({op.shape!r}, {tuple_literal([b.name for b in sizes])})",
         f"if any(w != -1 and w != s for w, s in zip(want, (<object>{x.name}).shape)):",
         "    shown = '(' + ', '.join('?' if w == -1 else str(w) for w in want) + (',' if len(want) == 1 else '') + ')'",
         f"    raise ValueError(f'specify_shape: expected shape {{shown}}, got {{(<object>{x.name}).shape}}')",
@@ -161,21 +158,21 @@ def _dimshuffle(node, ins, outs):
 @rule("reshape")
 def _reshape(node, ins, outs):
     op, (x, *sizes), (z,) = node.op, ins, outs
-    shape = f"_np_fill({op.shape!r}, {_tuple(sizes) if sizes else '()'})"
+    shape = f"_np_fill({op.shape!r}, {tuple_literal([b.name for b in sizes])})"
     return call(ins, outs, f"{z.name} = np.reshape({x.name}, {shape})", helpers=("_np_fill",))
 
 
 @rule("join")
 def _join(node, ins, outs):
     op, (z,) = node.op, outs
-    return call(ins, outs, f"{z.name} = np.concatenate({_tuple(ins)}, axis={op.axis!r})")
+    return call(ins, outs, f"{z.name} = np.concatenate({tuple_literal([b.name for b in ins])}, axis={op.axis!r})")
 
 
 @rule("alloc")
 def _alloc(node, ins, outs):
     op, (v, *sizes), (z,) = node.op, ins, outs
     return call(ins, outs, f"{z.name} = np.broadcast_to({v.name}, _np_fill({op.shape!r}, "
-                           f"{_tuple(sizes) if sizes else '()'})).copy()", helpers=("_np_fill",))
+                           f"{tuple_literal([b.name for b in sizes])})).copy()", helpers=("_np_fill",))
 
 
 @rule("arange")
@@ -187,7 +184,7 @@ def _arange(node, ins, outs):
 
 
 def _index_call(op, values):
-    return f"_np_index({op.idx!r}, {_tuple(values) if values else '()'})"
+    return f"_np_index({op.idx!r}, {tuple_literal([b.name for b in values])})"
 
 
 @rule("subtensor")

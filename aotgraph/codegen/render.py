@@ -13,14 +13,7 @@ from pathlib import Path
 
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep
-from aotgraph.codegen.loops import render_elemwise, render_reduce, unique_names
-
-IND = "    "
-
-
-def _indent(lines: list[str], depth: int = 1) -> list[str]:
-    return [IND * depth + line if line else line for line in lines]
-
+from aotgraph.codegen.loops import IND, indent, render_elemwise, render_reduce, tuple_literal, unique_names
 
 # ---- numpy calls ----------------------------------------------------------------------------
 
@@ -31,7 +24,7 @@ def render_call(fname: str, body: CallStep) -> list[str]:
     returns = [f"_result({b.name}, {TYPENUM[b.dtype]}, {b.ndim})" for b in body.outs]
     ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
     code = list(body.lines) + [f"return {', '.join(returns)}"]
-    return [f"cdef {ret} {fname}({params}):"] + _indent(code)
+    return [f"cdef {ret} {fname}({params}):"] + indent(code)
 
 
 RENDERERS = {
@@ -68,6 +61,10 @@ def _runner(kernel: Kernel) -> list[str]:
     for position, b in enumerate(kernel.inputs):
         body.append(f"{b.name} = _arg(values[{position}], {TYPENUM[b.dtype]}, {b.ndim}, {position})")
     body += [f"{b.name} = consts[{j}]" for j, b in enumerate(kernel.consts)]
+    quiet = any(isinstance(step.body, CallStep) for step in kernel.steps)  # numpy calls: silence numpy's warnings
+    if quiet:
+        decls.append("cdef object quiet = None")
+        body.append("quiet = _quiet_numpy()")
     arrays = [b.name for b in kernel.inputs] + [b.name for b in kernel.consts]
     for flag, b in kernel.mutable_checks:  # a mutable input sharing memory with another argument stays intact
         others = [name for name in arrays if name != b.name]
@@ -87,30 +84,24 @@ def _runner(kernel: Kernel) -> list[str]:
             IND + f"_record(profile, label, labels, {index}, start)",
         ]
         body += [f"{name} = None" for name in step.dead]
-    step_args = _tuple_literal([_tuple_literal([b.name for b in s.body.ins]) for s in kernel.steps])
+    step_args = tuple_literal([tuple_literal([b.name for b in s.body.ins]) for s in kernel.steps])
     handler = [  # the failing step's arguments are still alive: intermediates die only after their last step
         "except Exception as exc:",
         IND + "if step < 0:",
         IND * 2 + "raise",
         IND + f"raise _node_error(exc, where[step], {step_args}[step]) from None",
     ]
-    if any(isinstance(step.body, CallStep) for step in kernel.steps):
-        decls.append("cdef object quiet = None")
-        body.insert(len(kernel.inputs) + 1, "quiet = _quiet_numpy()")
+    if quiet:
         handler += ["finally:", IND + "if quiet is not None:", IND * 2 + "_restore_numpy(quiet)"]
     returned = f"return [{', '.join(kernel.results)}]"
-    return [head] + _indent(decls + ["try:"] + _indent(body) + handler + [returned])
-
-
-def _tuple_literal(items: list[str]) -> str:
-    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+    return [head] + indent(decls + ["try:"] + indent(body) + handler + [returned])
 
 
 def kernel_table(kernels: list[Kernel]) -> list[str]:
     """Module-level lines filling the runner table that `_make_kernel(index, ...)` reads."""
     lines = [f"cdef _runner_t _RUNNERS[{max(len(kernels), 1)}]"]
     lines += [f"_RUNNERS[{i}] = _{k.name}_run" for i, k in enumerate(kernels)]
-    lines.append(f"_KERNEL_SIZES = {_tuple_literal([f'({len(k.consts)}, {len(k.steps)})' for k in kernels])}")
+    lines.append(f"_KERNEL_SIZES = {tuple_literal([f'({len(k.consts)}, {len(k.steps)})' for k in kernels])}")
     return lines
 
 
