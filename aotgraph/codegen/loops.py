@@ -432,7 +432,13 @@ def _partial_kernel(fname: str, loop: _Reduce) -> list[str]:
         decls += loop.reduce_decls()
         segments = ["start = 0", "while start < m:", IND + f"stop = min(start + {BLOCK}, m)"]
         segments += indent(loop.row_code() + loop.segment())
-        segments += [IND + f"acc = {loop.combine('acc', 'seg')}", IND + "start = stop"]
+        if loop.leaves:  # float sums: the segments of a row are combined pairwise too, like numpy's
+            decls += [f"cdef {acc} row_stack[64]", "cdef cnp.npy_intp row_cnt"]
+            segments = ["row_cnt = 0"] + segments
+            segments += [IND + f"{loop.push}(row_stack, &row_cnt, seg)", IND + "start = stop"]
+            segments.append(f"acc = {loop.combine('acc', f'{loop.total}(row_stack, row_cnt)')}")
+        else:
+            segments += [IND + f"acc = {loop.combine('acc', 'seg')}", IND + "start = stop"]
         per_unit = ["ko = u"] + _decompose("ko", loop.kept_outer) + [f"acc = {loop.identity()}"]
         per_unit += ["for ro in range(nro):"] + indent(each_row + segments) + ["po[ko] = acc"]
     else:

@@ -169,6 +169,17 @@ def test_a_column_operand_meets_fortran_ordered_operands():
         np.testing.assert_allclose(got[1], np.exp(a) * b - a, rtol=1e-15)
 
 
+def test_float_sums_along_the_last_axis_are_pairwise_accurate():
+    """Each row's segments are combined pairwise too (they were added one after another: 5.6e-7 relative
+    error on these rows, against 2e-8 for numpy)."""
+    x = at.fmatrix("x")
+    f = ag.function([x], x.sum(axis=1), mode="FAST_RUN")
+    a = np.random.default_rng(0).random((2, 4_000_000), dtype=np.float32)
+    exact = a.astype(np.float64).sum(axis=1)
+    numpy_error = np.max(np.abs(a.sum(axis=1) - exact) / exact)
+    assert np.max(np.abs(f(a) - exact) / exact) <= max(8 * numpy_error, 1e-7)
+
+
 def test_pickle_in_process():
     w = ag.shared(np.ones(2), name="w")
     x = at.dvector("x")
