@@ -26,8 +26,13 @@ import warnings
 
 import numpy as np
 
+import aotgraph.tensor as at
+from aotgraph.compile.function import function
+from aotgraph.configparser import config
 from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs, toposort_with_stops
-from aotgraph.graph.rules import rule_of
+from aotgraph.graph.evaluate import evaluate
+from aotgraph.graph.rules import DISCONNECTED, Disconnected, rule_of  # noqa: F401 - Disconnected is public here
+from aotgraph.tensor import reduction
 
 __all__ = [
     "grad", "jacobian", "hessian", "Lop", "Rop", "verify_grad", "GradientError", "DisconnectedInputError",
@@ -69,25 +74,6 @@ class GradientError(Exception):
     def __reduce__(self):
         return (GradientError, (self.arg, self.val1, self.val2, self.abs_err, self.rel_err, self.abs_tol,
                                 self.rel_tol, self.name))
-
-
-class Disconnected:
-    """What `grad(..., return_disconnected='Disconnected')` returns for a disconnected variable."""
-
-    def __init__(self, variable: Variable | None = None):
-        self.variable = variable
-
-    def __repr__(self) -> str:
-        return f"Disconnected({self.variable!r})"
-
-
-DISCONNECTED = Disconnected()  # a gradient rule returns this for an input the output does not depend on
-
-
-def _at():
-    import aotgraph.tensor as at
-
-    return at
 
 
 # ---- grad ---------------------------------------------------------------------------------------------
@@ -154,7 +140,6 @@ def _as_variable_list(value, what: str) -> tuple[list[Variable], bool]:
 
 def _seeds(cost, known_grads) -> list[tuple[Variable, Variable]]:
     """(variable, gradient) pairs the backward pass starts from: d cost/d cost = 1 and the known gradients."""
-    at = _at()
     known = dict(known_grads or {})
     if cost is None and not known:
         raise TypeError("grad: cost is None, so known_grads must give the gradients to start from")
@@ -182,8 +167,6 @@ def _seeds(cost, known_grads) -> list[tuple[Variable, Variable]]:
 def _float_dtype(dtype: str) -> str:
     if np.dtype(dtype).kind == "f":
         return dtype
-    from aotgraph.config import config
-
     return config.floatX
 
 
@@ -224,22 +207,19 @@ class _Accumulator:
             terms = self.terms.get(id(var), [])
             result = None
             for term in terms:
-                result = term if result is None else _at().add(result, term)
+                result = term if result is None else at.add(result, term)
             self.totals[id(var)] = result
         return self.totals[id(var)]
 
 
 def _match_type(g, var: Variable) -> Variable:
     """Gradient term `g` summed over the dims broadcasting added to `var`, with var's dtype."""
-    at = _at()
     g = at.as_tensor_variable(g)
     if np.dtype(g.dtype).kind not in "f":
         g = at.cast(g, var.type.dtype)
     if g.ndim < var.type.ndim:
         g = at.add(g, _zeros_like(var, g.dtype))
-    from aotgraph.tensor.reduction import sum_to
-
-    g = sum_to(g, var.type.shape)
+    g = reduction.sum_to(g, var.type.shape)
     if g.dtype != var.type.dtype:
         g = at.cast(g, var.type.dtype)
     return g
@@ -247,7 +227,6 @@ def _match_type(g, var: Variable) -> Variable:
 
 def _zeros_like(var: Variable, dtype: str) -> Variable:
     """Zeros of `dtype` with var's shape."""
-    at = _at()
     if var.type.ndim == 0:
         return at.constant(np.zeros((), dtype))
     return at.zeros_like(var, dtype=dtype)
@@ -362,7 +341,6 @@ def Rop(f, wrt, eval_points):  # noqa: N802 - Theano's name
     Computed as the gradient of a Lop with respect to its seed u: u -> J^T u is linear, so
     d (v . J^T u) / du = J v (the "double Lop" trick; it needs no forward-mode rules).
     """
-    at = _at()
     fs, single_f = _as_variable_list(f, "f")
     wrts, _ = _as_variable_list(wrt, "wrt")
     points = [at.as_tensor_variable(v)
@@ -396,7 +374,6 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     only on shared variables and constants (the length of their *current* values). A 0-d
     expression gives its gradient. A list `wrt` gives a list.
     """
-    at = _at()
     expression = at.as_tensor_variable(expression)
     if expression.ndim == 0:
         return grad(expression, wrt, consider_constant=consider_constant, disconnected_inputs=disconnected_inputs)
@@ -447,8 +424,6 @@ def _known_length(vector: Variable, n, who: str) -> int:
             f"input(s) {listed}. Pass n=<length>, or declare the input's static shape, e.g. "
             "at.tensor('float64', shape=(5,))"
         )
-    from aotgraph.compile.reference import evaluate
-
     values = {v: v.get_value(borrow=True) for v in sources if hasattr(v, "get_value")}
     return int(np.shape(evaluate([vector], values)[0])[0])
 
@@ -457,7 +432,7 @@ def _empty_jacobian(w: Variable) -> Variable:
     """The (0,) + w.shape jacobian of an empty vector (w's static shape must be known)."""
     if None in w.type.shape:
         raise ValueError(f"jacobian: the expression is empty and {w!r} has no static shape ({w.type})")
-    return _at().constant(np.zeros((0, *w.type.shape), _float_dtype(w.type.dtype)))
+    return at.constant(np.zeros((0, *w.type.shape), _float_dtype(w.type.dtype)))
 
 
 # ---- verify_grad ---------------------------------------------------------------------------------------
@@ -478,9 +453,6 @@ def verify_grad(fun, point, rng=None, eps=None, abs_tol=None, rel_tol=None, mode
     Dims of size 1 in `point` are declared broadcastable. `mode` is passed to `function`; `n_tests`
     repeats the check with new projections.
     """
-    from aotgraph.compile.function import function
-
-    at = _at()
     points = [np.array(p) for p in (point if isinstance(point, (list, tuple)) else [point])]
     rng = _as_rng(rng)
     inputs = [at.tensor(p.dtype, tuple(1 if s == 1 else None for s in p.shape), name=f"input{i}")
@@ -511,7 +483,6 @@ def verify_grad(fun, point, rng=None, eps=None, abs_tol=None, rel_tol=None, mode
 
 def _random_projection(outputs, shapes, rng):
     """sum over outputs of sum(output * P), P uniform in [0.5, 1.5): a scalar that sees every output element."""
-    at = _at()
     cost = None
     for out, shape in zip(outputs, shapes):
         projection = at.constant(np.asarray(rng.random(shape) + 0.5, dtype=out.dtype))

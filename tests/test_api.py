@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import aotgraph as ag
 import aotgraph.tensor as at
 
@@ -30,12 +28,6 @@ def test_top_level_names_exist():
     assert missing == []
     assert callable(ag.gradient.verify_grad) and callable(ag.gradient.jacobian) and callable(ag.gradient.hessian)
     assert callable(ag.printing.debugprint)
-
-
-def test_ag_build_stays_the_function_after_build_submodules_load():
-    importlib.import_module("aotgraph.build.wheel")
-    importlib.import_module("aotgraph.build.cache")
-    assert callable(ag.build) and ag.build.__module__ == "aotgraph.codegen.aot"
 
 
 def test_variable_methods():

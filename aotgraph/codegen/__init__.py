@@ -7,9 +7,8 @@
     loops.py      loop steps -> a step function + a nogil loop kernel (blocks, strides, threads, in place)
     ops.py        the numpy-call steps of every other op (the OPS table)
     render.py     Kernel -> prepared lines -> templates/module.pyx.j2 (+ kernel_support.pyx.j2)
-    linker.py     LINKERS['cython'] (mode FAST_RUN): build through the cache, import, bind to live shared state
+    linker.py     the FAST_RUN backend: build through the cache (toolchain/loader.py), import, bind to live state
     aot.py        build(): functions + runtime + data into one importable module, optionally a wheel
-    loader.py     import a built extension from a cache entry; the threads of in-process modules
 
 The keys of ELEMWISE, REDUCTIONS and OPS (plus the fused ops) are what this backend supports
 (`lower.supported_ops()`). `ir.format_kernel(lower(spec))` prints what a function compiles to.

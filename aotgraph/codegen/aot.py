@@ -17,8 +17,10 @@ import numpy as np
 
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_template
-from aotgraph.codegen.runtime_source import AST_LOCK
+from aotgraph.codegen.runtime_source import AST_LOCK, runtime_names
 from aotgraph.rewrite import optimize_spec
+from aotgraph.runtime import Function
+from aotgraph.toolchain import build_wheel, check_module_name, install_dir
 
 DATA_FILE = "aotgraph_data.npz"
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
@@ -56,8 +58,6 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     `compile_runtime` compiles the runtime (Function class) with Cython too instead of running it as
     Python: ~10 s more gcc time; worth it only once the runtime is written with Cython types.
     """
-    from aotgraph.build import build_wheel, check_module_name, install_dir
-
     check_module_name(module_name)
     functions = _normalize(spec)
     source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
@@ -67,8 +67,6 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
 
 
 def _normalize(spec) -> dict:
-    from aotgraph.runtime import Function
-
     if isinstance(spec, Function):
         if spec.name is None:
             raise ValueError(
@@ -82,8 +80,6 @@ def _normalize(spec) -> dict:
         functions = dict(spec)
     else:
         raise TypeError(f"build() takes a Function or a dict {{name: Function}}, got {type(spec).__name__}")
-    from aotgraph.codegen.runtime_source import runtime_names
-
     reserved = API_NAMES | runtime_names()
     for name, fn in functions.items():
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):

@@ -1,10 +1,10 @@
-"""The in-process Cython backend: `LINKERS['cython']`, the linker of mode FAST_RUN.
+"""The in-process Cython backend: the linker of mode FAST_RUN (`compile/mode.py` `LINKERS['cython']`).
 
 `make_thunk(spec, label)` lowers the spec, renders a module holding its kernel (without the
 runtime: in process, `aotgraph.runtime.Function` drives it), builds it through the cache (a hit when
 the same source was built before, in any process), imports it and returns the kernel's `run`.
 In-process modules run on this machine only: they are compiled for its CPU (-march=native), with
-OpenMP and with the C library's vector math functions when available (see aotgraph/build/toolchain.py). The
+OpenMP and with the C library's vector math functions when available (see aotgraph/toolchain/probe.py). The
 thunk receives the live shared values in `values`, so compiled calls read and update the very
 containers of the in-process shared variables. Constants, profile labels and error descriptions
 go to the kernel object as data: they never change the source, so they never cause a rebuild.
@@ -12,9 +12,9 @@ go to the kernel object as data: they never change the source, so they never cau
 
 from __future__ import annotations
 
-from aotgraph.codegen.loader import build_and_import
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module
+from aotgraph.toolchain.loader import build_and_import
 
 # How in-process modules are built (DebugMode builds its per-node kernels the same way). vector_math: libmvec's
 # vector exp/sin/... round differently (by an ulp or so) from the scalar functions; loops calling them send
@@ -34,12 +34,3 @@ def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph
     kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
     module = build_and_import(render_module(kernels, runtime=False, title=title), **BUILD_OPTIONS)
     return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
-
-
-def _register() -> None:
-    from aotgraph.compile.mode import LINKERS
-
-    LINKERS["cython"] = make_thunk
-
-
-_register()

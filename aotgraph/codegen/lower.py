@@ -24,7 +24,7 @@ from aotgraph.codegen.reduction import REDUCTIONS
 from aotgraph.codegen.scalar import ELEMWISE, render_scalar
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
-from aotgraph.rewrite.fusedop import FUSED_OPS, ScalarProgram, stmt_types
+from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
 
 
 def supported_ops() -> list[str]:

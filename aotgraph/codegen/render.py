@@ -14,6 +14,8 @@ from pathlib import Path
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep
 from aotgraph.codegen.loops import IND, indent, render_elemwise, render_reduce, tuple_literal, unique_names
+from aotgraph.codegen.runtime_source import runtime_names, runtime_source
+from aotgraph.version import __version__
 
 # ---- numpy calls ----------------------------------------------------------------------------
 
@@ -136,9 +138,6 @@ def render_module(kernels: list[Kernel], *, runtime: bool, api: str = "", title:
     (compiling them with Cython costs ~10 s of gcc for little speed: they are dict-and-attribute
     code); `compile_python=True` compiles them into the module instead.
     """
-    from aotgraph import __version__
-    from aotgraph.codegen.runtime_source import runtime_names, runtime_source
-
     helpers: dict[str, str] = {}
     for kernel in kernels:
         helpers.update(kernel.helpers)

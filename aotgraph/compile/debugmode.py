@@ -29,19 +29,14 @@ import types
 
 import numpy as np
 
-from aotgraph.compile.mode import LINKERS, Mode
+from aotgraph.codegen.linker import build_kernels
+from aotgraph.codegen.lower import lower
+from aotgraph.compile import reference
 from aotgraph.graph.basic import Apply, Constant, toposort
+from aotgraph.graph.evaluate import run_node
 from aotgraph.graph.rules import rule_of
 
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-300), "float32": dict(rtol=1e-4, atol=1e-30)}
-
-
-class DebugMode(Mode):
-    """FAST_RUN with every call checked against the numpy reference (see the module docstring)."""
-
-    def __init__(self, optimizer: str = "fast_run"):
-        name = "DebugMode" if optimizer == "fast_run" else f"DebugMode(optimizer={optimizer!r})"
-        super().__init__("debug", optimizer, name)
 
 
 class DebugModeError(AssertionError):
@@ -78,9 +73,7 @@ def _node_alone(node: Apply):
 def compile_kernels(specs: list, label: str) -> list:
     """The kernel objects (thunks) of `specs` (optimized FunctionSpecs or spec-like objects with `graph_inputs`
     and `results`), all from ONE module built through the cache with the FAST_RUN linker's build options:
-    what LINKERS['cython'] does for one spec, for many at once."""
-    from aotgraph.codegen.linker import build_kernels
-
+    what the FAST_RUN linker does for one spec, for many at once."""
     return build_kernels(specs, label, title="Kernels of an aotgraph DebugMode function.")
 
 
@@ -174,8 +167,6 @@ class Checker:
 
     # every node, alone, on the reference values of its inputs
     def _check_nodes(self, before: list) -> dict[int, object]:
-        from aotgraph.compile.reference import run_node
-
         known: dict[int, object] = {id(v): b for v, b in zip(self.graph_inputs, before)}
         known.update({key: data for key, (_, data) in self.constants.items()})
         for node, (kernel, positions) in zip(self.nodes, self.node_kernels):
@@ -222,8 +213,6 @@ class Checker:
     def _descend(self, node: Apply, args: list) -> str:
         """For a fused node that differs: raise naming its first statement whose compiled code differs alone; else
         return a note saying that each statement agrees alone (the fused loop combines them wrongly)."""
-        from aotgraph.compile.reference import run_node
-
         statements = _statements(node)
         if statements is None:
             return ""
@@ -268,8 +257,6 @@ class Checker:
                     var.owner, k, results[k], want)
 
     def _step_computing(self, k: int) -> str:
-        from aotgraph.codegen.lower import lower
-
         kernel = lower(self.spec, "k0")
         name = kernel.results[k]
         for step in kernel.steps:
@@ -279,10 +266,8 @@ class Checker:
         return "no step (the result is an input or a constant)"
 
     def _check_error(self, err: Exception, before: list) -> None:
-        from aotgraph.compile.reference import make_thunk
-
         try:
-            make_thunk(self.spec, "reference")(list(before), None)
+            reference.make_thunk(self.spec, "reference")(list(before), None)
         except Exception as expected:  # noqa: BLE001 - compared with the compiled error
             if type(expected) is type(err):
                 return
@@ -293,11 +278,5 @@ class Checker:
 
 
 def make_thunk(spec, label: str) -> Checker:
-    """LINKERS['debug']: the checking thunk of an optimized FunctionSpec."""
-    from aotgraph.compile.mode import get_mode
-
-    get_mode("FAST_RUN")  # NotImplementedError with the reason when the compiled backend is missing
+    """The checking thunk of an optimized FunctionSpec (compile/mode.py `LINKERS['debug']`)."""
     return Checker(spec, label)
-
-
-LINKERS["debug"] = make_thunk

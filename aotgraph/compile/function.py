@@ -7,7 +7,7 @@ import pickle
 from aotgraph.compile.io import In, Out
 from aotgraph.compile.mode import LINKERS, get_mode
 from aotgraph.compile.spec import FunctionSpec, build_spec
-from aotgraph.config import config
+from aotgraph.configparser import config
 from aotgraph.graph.basic import Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite import optimize_spec

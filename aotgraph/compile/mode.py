@@ -1,11 +1,23 @@
-"""Compilation modes: which rewrites run and which backend executes the graph."""
+"""Compilation modes: which rewrites run and which backend executes the graph.
+
+The backends are a fixed table, imported one way: the numpy reference (FAST_COMPILE), the in-process
+Cython linker (FAST_RUN) and DebugMode's checker, which runs both.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from aotgraph.codegen import linker
+from aotgraph.compile import debugmode, reference
+from aotgraph.configparser import config
+
 # backend name -> make_thunk(spec, profile_label) -> thunk(values, profile)
-LINKERS: dict[str, Callable] = {}
+LINKERS: dict[str, Callable] = {
+    "reference": reference.make_thunk,
+    "cython": linker.make_thunk,
+    "debug": debugmode.make_thunk,
+}
 
 
 class Mode:
@@ -26,18 +38,24 @@ class Mode:
         return hash((self.linker, self.optimizer))
 
 
+class DebugMode(Mode):
+    """FAST_RUN with every call checked against the numpy reference (see aotgraph/compile/debugmode.py)."""
+
+    def __init__(self, optimizer: str = "fast_run"):
+        name = "DebugMode" if optimizer == "fast_run" else f"DebugMode(optimizer={optimizer!r})"
+        super().__init__("debug", optimizer, name)
+
+
 PREDEFINED = {
     "FAST_COMPILE": Mode("reference", "fast_compile", "FAST_COMPILE"),
     "FAST_RUN": Mode("cython", "fast_run", "FAST_RUN"),
-    "DebugMode": Mode("debug", "fast_run", "DebugMode"),  # equal to ag.DebugMode() (compile/debugmode.py)
+    "DebugMode": DebugMode(),
 }
 
 
 def get_mode(mode) -> Mode:
     """A Mode from None (the configured default), a name, or a Mode."""
     if mode is None:
-        from aotgraph.config import config
-
         mode = config.mode
     if isinstance(mode, Mode):
         result = mode
@@ -47,19 +65,5 @@ def get_mode(mode) -> Mode:
         known = ", ".join(repr(k) for k in PREDEFINED)
         raise ValueError(f"unknown mode {mode!r}; use one of {known} or an aotgraph.Mode")
     if result.linker not in LINKERS:
-        _load_linker(result.linker)
+        raise ValueError(f"mode uses unknown backend {result.linker!r}; known: {', '.join(LINKERS)}")
     return result
-
-
-def _load_linker(name: str) -> None:
-    if name == "reference":
-        import aotgraph.compile.reference  # noqa: F401 - registers itself
-    elif name == "cython":
-        try:
-            import aotgraph.codegen.linker  # noqa: F401 - registers itself
-        except ImportError as err:
-            raise NotImplementedError(f"the compiled backend is not available: {err}") from None
-    elif name == "debug":
-        import aotgraph.compile.debugmode  # noqa: F401 - registers itself
-    if name not in LINKERS:
-        raise ValueError(f"mode uses unknown backend {name!r}; known: {', '.join(LINKERS)}")

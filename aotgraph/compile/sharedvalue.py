@@ -6,7 +6,7 @@ import numpy as np
 
 from aotgraph.runtime.values import Container, filter_value
 from aotgraph.tensor.type import TensorType, normalize_dtype
-from aotgraph.tensor.var import TensorVariable
+from aotgraph.tensor.variable import TensorVariable
 
 
 class SharedVariable(TensorVariable):

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from aotgraph.compile.io import In, Out
 from aotgraph.compile.sharedvalue import SharedVariable
-from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs
+from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs, toposort
 from aotgraph.graph.rules import make_node, rule_of
 from aotgraph.tensor.basic import as_tensor_variable
+from aotgraph.tensor.elemwise_rule import promote_python_scalars
 
 
 class MissingInputError(ValueError):
@@ -131,8 +132,6 @@ def _check_update_type(target, expr: Variable) -> Variable:
 def _rebuild_with_inference(op, inputs, node):
     """Re-type a node over new inputs; Python numbers in elementwise ops are promoted afresh."""
     if rule_of(op).elemwise is not None:
-        from aotgraph.tensor.elemwise import promote_python_scalars
-
         inputs = promote_python_scalars(op.name, [getattr(v, "python_scalar", v) for v in inputs])
     return make_node(op, inputs, trace=node.trace).outputs
 
@@ -265,8 +264,6 @@ def _check_unused(ins, used, on_unused_input, name) -> None:
 
 
 def _refuse_inplace(exprs) -> None:
-    from aotgraph.graph.basic import toposort
-
     for node in toposort(exprs):
         if rule_of(node.op).destroy_map:
             raise TypeError(

@@ -35,6 +35,19 @@ class OpRule:
     elemwise: Any = None
 
 
+class Disconnected:
+    """What `grad(..., return_disconnected='Disconnected')` returns for a disconnected variable."""
+
+    def __init__(self, variable: Variable | None = None):
+        self.variable = variable
+
+    def __repr__(self) -> str:
+        return f"Disconnected({self.variable!r})"
+
+
+DISCONNECTED = Disconnected()  # a gradient rule returns this for an input the output does not depend on
+
+
 RULES: dict[str, OpRule] = {}
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from aotgraph.graph.basic import Variable, toposort
 from aotgraph.graph.rules import rule_of
+from aotgraph.printing import debugprint
 from aotgraph.rewrite import canonicalize, fold, fuse, inplace, merge, stabilize  # the pass modules
 from aotgraph.rewrite.check import RewriteCheckError, check_graph
 from aotgraph.rewrite.engine import RewriteLoopError
@@ -114,8 +115,6 @@ def optimize_spec(spec, pipeline: str | Sequence[str] | None):
 
 def print_pass(name: str, outputs: list[Variable], file=None) -> None:
     """The AOTGRAPH_PRINT_PASSES tracer: the graph after pass `name`, as debugprint shows it."""
-    from aotgraph.printing import debugprint
-
     file = sys.stderr if file is None else file
     file.write(f"=== after pass {name!r}: {len(toposort(outputs))} nodes ===\n")
     debugprint(outputs, file=file)

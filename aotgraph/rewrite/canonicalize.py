@@ -18,7 +18,7 @@ from aotgraph.graph.basic import Variable
 from aotgraph.rewrite.engine import run_pass
 from aotgraph.rewrite.pattern import HALF, ONE, TWO, ZERO, P, Rule, local_rewriter
 from aotgraph.tensor.math import abs, add, cast, neg, sigmoid, sqr, sqrt, sub
-from aotgraph.tensor.shape import dimshuffle
+from aotgraph.tensor.shape_ops import dimshuffle
 
 
 def negate(x: Variable) -> Variable:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aotgraph.compile.reference import run_node
 from aotgraph.graph.basic import Apply, Constant, Variable
+from aotgraph.graph.evaluate import run_node
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite.engine import run_pass, same_or_finer
 from aotgraph.tensor.type import TensorType
-from aotgraph.tensor.var import TensorConstant
+from aotgraph.tensor.variable import TensorConstant
 
 MAX_FOLDED_ELEMENTS = 1_000_000
 

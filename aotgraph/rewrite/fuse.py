@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from aotgraph.graph.basic import Apply, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite.engine import run_pass, same_or_finer
-from aotgraph.rewrite.fusedop import ScalarProgram, fused_op
+from aotgraph.tensor.fused import ScalarProgram, fused_op
+from aotgraph.tensor.reduction import reduced_count
+from aotgraph.tensor.shape_ops import dimshuffle, second
 
 # ops costing tens of cycles per element: worth recomputing per element of a larger loop only when hoisted
 EXPENSIVE = frozenset({
@@ -82,9 +84,6 @@ def elemwise_forms(outputs: list[Variable]) -> list[Variable]:
 
 
 def _elemwise_form(node: Apply) -> list[Variable] | None:
-    from aotgraph.tensor.reduction import reduced_count
-    from aotgraph.tensor.shape import dimshuffle, second
-
     name = node.op.name
     if name == "unreduce":
         g, like = node.inputs

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite.fuse import depends_on
-from aotgraph.rewrite.fusedop import ScalarProgram, fused_op
+from aotgraph.tensor.fused import ScalarProgram, fused_op
 
 _SEARCH = 500  # nodes one "has it run before?" search may visit; beyond that the input is left alone
 

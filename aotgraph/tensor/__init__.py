@@ -1,6 +1,6 @@
 """The tensor DSL: `import aotgraph.tensor as at`."""
 
-from aotgraph.tensor import nnet  # noqa: F401
+from aotgraph.tensor import fused, methods, nnet  # noqa: F401 - methods installs x + y, x.sum(), ... on variables
 from aotgraph.tensor.basic import *  # noqa: F401,F403 - constructors: dscalar, fmatrix, tensor, ...
 from aotgraph.tensor.basic import as_tensor, as_tensor_variable, constant, tensor  # noqa: F401
 from aotgraph.tensor.blas import dot, matmul, outer  # noqa: F401
@@ -8,7 +8,7 @@ from aotgraph.tensor.math import *  # noqa: F401,F403
 from aotgraph.tensor.math import abs, cast, pow, round  # noqa: F401,A004
 from aotgraph.tensor.nnet import log_softmax, softmax  # noqa: F401
 from aotgraph.tensor.reduction import all, any, argmax, argmin, max, mean, min, prod, std, sum, var  # noqa: F401,A004
-from aotgraph.tensor.shape import (  # noqa: F401
+from aotgraph.tensor.shape_ops import (  # noqa: F401
     alloc,
     arange,
     concatenate,
@@ -28,4 +28,4 @@ from aotgraph.tensor.shape import (  # noqa: F401
 )
 from aotgraph.tensor.subtensor import getitem, inc_subtensor, set_subtensor  # noqa: F401
 from aotgraph.tensor.type import TensorType  # noqa: F401
-from aotgraph.tensor.var import TensorConstant, TensorVariable  # noqa: F401
+from aotgraph.tensor.variable import TensorConstant, TensorVariable  # noqa: F401

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from aotgraph.configparser import config
 from aotgraph.graph.basic import Apply, Op, Variable
 from aotgraph.graph.rules import make_node
 from aotgraph.tensor.type import TensorType, normalize_dtype
-from aotgraph.tensor.var import TensorConstant, TensorVariable
+from aotgraph.tensor.variable import TensorConstant, TensorVariable
 
 
 def tensor(dtype="floatX", shape: Sequence[int | None] = (), name: str | None = None, broadcastable=None):
@@ -63,8 +64,6 @@ def constant(value, dtype=None, name: str | None = None) -> TensorConstant:
     if data.dtype == object or data.dtype.kind in "USV":
         raise TypeError(f"cannot make a tensor constant from {type(value).__name__} {value!r}")
     if dtype is None and data.dtype.name not in ("bool",) and data.dtype.kind == "f" and isinstance(value, float):
-        from aotgraph.config import config
-
         data = data.astype(config.floatX)
     data.setflags(write=False)
     return TensorConstant(TensorType(data.dtype, data.shape if data.ndim else ()), data, name=name)
@@ -81,9 +80,7 @@ def as_tensor_variable(x, name: str | None = None, ndim: int | None = None) -> T
             raise TypeError(f"expected a tensor variable, got {x!r} of type {x.type}")
         result = x
     elif isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in _flatten(x)):
-        from aotgraph.tensor.shape import stack
-
-        result = stack([as_tensor_variable(e) for e in x])
+        result = _stack([as_tensor_variable(e) for e in x])
     else:
         result = constant(x, name=name)
     if ndim is not None and result.ndim != ndim:
@@ -92,6 +89,12 @@ def as_tensor_variable(x, name: str | None = None, ndim: int | None = None) -> T
 
 
 as_tensor = as_tensor_variable
+
+
+def _stack(parts: list[TensorVariable]) -> TensorVariable:
+    """numpy's array([a, b, ...]) of symbolic parts: join(0) of each part given a leading axis (ops by name,
+    registered in shape_ops, so that this module stays below it)."""
+    return apply(Op("join", axis=0), *[apply(Op("dimshuffle", pattern=("x", *range(p.ndim))), p) for p in parts])
 
 
 def _flatten(seq):

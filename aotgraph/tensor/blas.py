@@ -21,7 +21,7 @@ import numpy as np
 from aotgraph.graph.basic import Op, Variable
 from aotgraph.graph.rules import OpRule, register
 from aotgraph.tensor.basic import apply, as_tensor_variable, type_error
-from aotgraph.tensor.elemwise import broadcast_shapes
+from aotgraph.tensor.elemwise_rule import broadcast_shapes
 from aotgraph.tensor.math import mul
 from aotgraph.tensor.reduction import sum, sum_to, unreduce
 from aotgraph.tensor.type import TensorType

@@ -11,7 +11,8 @@ import math as _pymath
 
 import numpy as np
 
-from aotgraph.tensor.elemwise import elemwise
+from aotgraph.tensor.basic import as_tensor_variable
+from aotgraph.tensor.elemwise_rule import elemwise
 from aotgraph.tensor.type import normalize_dtype
 
 
@@ -123,8 +124,6 @@ _cast = elemwise(
 
 def cast(x, dtype):
     """`x` converted to `dtype` (numpy's astype); a no-op when the dtype already matches."""
-    from aotgraph.tensor.basic import as_tensor_variable
-
     x = as_tensor_variable(x)
     dtype = normalize_dtype(dtype)
     return x if x.dtype == dtype else _cast(x, dtype=dtype)

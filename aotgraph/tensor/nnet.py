@@ -13,7 +13,7 @@ from aotgraph.graph.basic import Op
 from aotgraph.graph.rules import OpRule, register
 from aotgraph.tensor.basic import apply, as_tensor_variable, type_error
 from aotgraph.tensor.math import exp, relu, sigmoid, softplus  # noqa: F401 - Theano's at.nnet aliases
-from aotgraph.tensor.shape import float_grad, normalize_axis, sum_axes
+from aotgraph.tensor.shape_ops import float_grad, normalize_axis, sum_axes
 from aotgraph.tensor.type import TensorType
 
 __all__ = ["softmax", "log_softmax", "sigmoid", "softplus", "relu"]

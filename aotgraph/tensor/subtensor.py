@@ -34,9 +34,9 @@ from aotgraph.tensor.basic import (
     type_error,
     weak_result_type,
 )
-from aotgraph.tensor.shape import constant_int, float_grad, is_int_dtype, sum_to, value_error, zeros_like
+from aotgraph.tensor.shape_ops import constant_int, float_grad, is_int_dtype, sum_to, value_error, zeros_like
 from aotgraph.tensor.type import TensorType
-from aotgraph.tensor.var import TensorConstant
+from aotgraph.tensor.variable import TensorConstant
 
 __all__ = ["getitem", "set_subtensor", "inc_subtensor"]
 

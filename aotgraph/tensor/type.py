@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from aotgraph.configparser import config
 from aotgraph.graph.basic import Type
+from aotgraph.tensor.variable import TensorVariable
 
 DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64",
@@ -20,8 +22,6 @@ _SHORT = {
 def normalize_dtype(dtype) -> str:
     """Canonical dtype name; refuses dtypes aotgraph does not support."""
     if dtype == "floatX":
-        from aotgraph.config import config
-
         dtype = config.floatX
     name = np.dtype(dtype).name
     if name not in DTYPES:
@@ -69,8 +69,6 @@ class TensorType(Type):
         )
 
     def make_variable(self, owner=None, index=None, name=None):
-        from aotgraph.tensor.var import TensorVariable
-
         return TensorVariable(self, owner, index, name)
 
     def __eq__(self, other: object) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 import aotgraph as ag
 import aotgraph.tensor as at
-from aotgraph.build import cache
+from aotgraph.toolchain import cache
 
 
 def test_shared_state_is_live():

@@ -1,4 +1,4 @@
-"""Build faults end to end, through `ag.function(..., mode='FAST_RUN')` (tests/build covers the build layer).
+"""Build faults end to end, through `ag.function(..., mode='FAST_RUN')` (tests/toolchain covers the build layer).
 
 Each test compiles a graph with a literal no other test uses (literals are written into the loops),
 so its module is never in the cache already.
@@ -16,7 +16,7 @@ from relsupport import run_python
 
 import aotgraph as ag
 import aotgraph.tensor as at
-from aotgraph.build import BuildError, CompilerMissingError
+from aotgraph.toolchain import BuildError, CompilerMissingError
 
 pytestmark = pytest.mark.usefixtures("needs_fast_run")
 
@@ -49,7 +49,7 @@ _COMPILE_AND_REPORT = """
     import json
     import numpy as np
     import aotgraph as ag, aotgraph.tensor as at
-    from aotgraph.build import cache
+    from aotgraph.toolchain import cache
     x = at.dvector("x")
     f = ag.function([x], x * {c!r} + 1.0, mode="FAST_RUN")
     out = f(np.array([1.0, 2.0]))

@@ -27,7 +27,7 @@ def _op(name: str, **rule):
 
 
 def _register_sub(name: str) -> Op:
-    from aotgraph.tensor.elemwise import elemwise
+    from aotgraph.tensor.elemwise_rule import elemwise
 
     if name not in RULES:
         elemwise(name, np.subtract, 2)

@@ -6,8 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from aotgraph.compile.reference import evaluate
 from aotgraph.graph.basic import Constant, toposort
+from aotgraph.graph.evaluate import evaluate
 from aotgraph.printing import debugprint
 from aotgraph.rewrite import rewrite_graph
 

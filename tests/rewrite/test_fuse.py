@@ -11,8 +11,8 @@ import aotgraph as ag
 import aotgraph.tensor as at
 from aotgraph.graph.basic import Op, toposort
 from aotgraph.rewrite import rewrite_graph
-from aotgraph.rewrite.fusedop import ScalarProgram, fused_op
 from aotgraph.tensor.basic import apply
+from aotgraph.tensor.fused import ScalarProgram, fused_op
 
 rng = np.random.default_rng(0)
 V = rng.standard_normal(5)

@@ -9,7 +9,7 @@ from rewritecheck import check_rewrite, statement_counts
 
 import aotgraph as ag
 import aotgraph.tensor as at
-from aotgraph.compile.reference import evaluate
+from aotgraph.graph.evaluate import evaluate
 from aotgraph.rewrite import rewrite_graph
 
 MODERATE = np.linspace(-20, 20, 41)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 import aotgraph.tensor as at
-from aotgraph.compile.reference import evaluate
 from aotgraph.graph.basic import Constant, toposort
+from aotgraph.graph.evaluate import evaluate
 from aotgraph.graph.rules import rule_of
 
 

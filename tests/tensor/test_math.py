@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import aotgraph.tensor as at
-from aotgraph.compile.reference import evaluate
+from aotgraph.graph.evaluate import evaluate
 
 RNG = np.random.default_rng(0)
 ALL = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aotgraph.graph.basic import Op, Variable
-from aotgraph.graph.rules import OpRule, make_node, register
+from aotgraph.graph.rules import RULES, OpRule, make_node, register
 from aotgraph.tensor.basic import (
     as_tensor_variable,
     constant,
@@ -42,8 +42,6 @@ _VALUE_BASED = int(np.__version__.split(".")[0]) < 2  # numpy 1.x: legacy value-
 @functools.cache
 def numpy_dtype(name: str, in_dtypes: tuple[str, ...], params: tuple = ()) -> str:
     """The dtype numpy itself gives elementwise op `name` on inputs of `in_dtypes` (may be float16)."""
-    from aotgraph.graph.rules import RULES
-
     info = RULES[name].elemwise
     samples = [np.ones((), dtype=d) for d in in_dtypes]
     with np.errstate(all="ignore"):
@@ -101,8 +99,6 @@ def _perform(op: Op, *arrays):
 
 
 def _info(op: Op) -> ElemwiseInfo:
-    from aotgraph.graph.rules import RULES
-
     return RULES[op.name].elemwise
 
 

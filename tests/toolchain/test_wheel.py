@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from buildcases import DATA_PYX, npy_bytes, unique
 
-from aotgraph.build import BuildError, build_wheel, cache, install_dir, write_package
-from aotgraph.build.compiler import EXT_SUFFIX
-from aotgraph.build.wheel import _check_wheel_support
+from aotgraph.toolchain import BuildError, build_wheel, cache, install_dir, write_package
+from aotgraph.toolchain.compiler import EXT_SUFFIX
+from aotgraph.toolchain.wheel import _check_wheel_support
 
 # Runs where the package was installed: checks the layout, the data and that aotgraph is not needed.
 CHECK_PACKAGE = """
@@ -54,7 +54,7 @@ def test_install_dir_does_not_overwrite_foreign_directories(tmp_path):
 
 def test_a_missing_openmp_runtime_is_named_at_import(tmp_path, monkeypatch):
     """A module built with openmp=True, imported where libgomp is missing, says what to install."""
-    from aotgraph.build.wheel import INIT_SOURCE
+    from aotgraph.toolchain.wheel import INIT_SOURCE
 
     package = tmp_path / "ag_no_gomp"
     package.mkdir()

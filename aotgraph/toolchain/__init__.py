@@ -9,12 +9,12 @@ importable modules. The pieces the code generator calls:
 - `write_package(...)` -> the source tree that `build_wheel` builds;
 - `check_module_name(name)`, `BuildError`, `CompilerMissingError`.
 
-``python -m aotgraph.cache`` lists and clears the cache (see `aotgraph.build.cache`).
+``python -m aotgraph.cache`` lists and clears the cache (see `aotgraph.toolchain.cache`).
 """
 
-from aotgraph.build.compiler import compile_extension
-from aotgraph.build.errors import BuildError, CompilerMissingError, check_module_name
-from aotgraph.build.wheel import build_wheel, install_dir, write_package
+from aotgraph.toolchain.compiler import compile_extension
+from aotgraph.toolchain.errors import BuildError, CompilerMissingError, check_module_name
+from aotgraph.toolchain.wheel import build_wheel, install_dir, write_package
 
 __all__ = [
     "BuildError",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aotgraph.build import check_module_name, compile_extension
-from aotgraph.build.errors import check_data_files
+from aotgraph.toolchain import check_module_name, compile_extension
+from aotgraph.toolchain.errors import check_data_files
 
 
 @pytest.mark.parametrize("name", ["mymod", "_private", "model2", "MyModel"])

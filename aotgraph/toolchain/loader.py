@@ -10,6 +10,9 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
+from aotgraph.configparser import config
+from aotgraph.toolchain.compiler import EXT_SUFFIX, compile_extension
+
 _loaded: dict[str, ModuleType] = {}
 _lock = threading.Lock()
 
@@ -36,9 +39,6 @@ def build_and_import(source: str, *, native: bool = False, openmp: bool = False,
     module = _loaded.get(name)
     if module is not None:
         return module
-    from aotgraph.build import compile_extension
-    from aotgraph.config import config
-
     with _lock:
         if name not in _loaded:
             directory = Path(compile_extension(name, source, {}, native=native, openmp=openmp,
@@ -58,14 +58,15 @@ def set_num_threads(n: int) -> None:
                 module._set_num_threads(n)
 
 
+config.watch("num_threads", set_num_threads)
+
+
 def import_from(directory: Path, name: str) -> ModuleType:
     """Import extension `name` from `directory` without putting `directory` on sys.path.
 
     Cython's shared utility module, when the build put one beside it, is imported first under its
     own name, which is where the extension looks for it.
     """
-    from aotgraph.build.compiler import EXT_SUFFIX
-
     for path in sorted(directory.glob(f"_aotgraph_cyutility_*{EXT_SUFFIX}")):
         utility = path.name[: -len(EXT_SUFFIX)]
         if utility not in sys.modules:

@@ -22,7 +22,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from aotgraph.build.errors import BuildError, CompilerMissingError
+from aotgraph.toolchain.errors import BuildError, CompilerMissingError
 
 # Portable: the same binary runs on any CPU of this architecture. -O2 with -O3's vectorizer: our loops ran
 # as fast as with -O3 (benchmarks/bench_fusion.py: elementwise, reduction and training step within noise,

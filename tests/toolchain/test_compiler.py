@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from buildcases import ADD_PYX, DATA_PYX, REPO, npy_bytes, unique
 
-from aotgraph.build import BuildError, CompilerMissingError, cache, compile_extension, compiler, toolchain
-from aotgraph.build.compiler import EXT_SUFFIX
+from aotgraph.toolchain import BuildError, CompilerMissingError, cache, compile_extension, compiler, probe
+from aotgraph.toolchain.compiler import EXT_SUFFIX
 
 IMPORT_ADD = """
 import sys, numpy as np
@@ -50,7 +50,7 @@ def test_second_build_is_a_cache_hit(add_dir):
 def test_cache_hit_in_a_fresh_process_imports_no_build_tools(add_dir, run_python):
     code = f"""
 import sys, time
-from aotgraph.build import compile_extension, cache
+from aotgraph.toolchain import compile_extension, cache
 start = time.perf_counter()
 path = compile_extension("ag_add", {unique(ADD_PYX, "add")!r})
 elapsed = time.perf_counter() - start
@@ -102,7 +102,7 @@ def test_corrupt_extension_is_detected_and_rebuilt(run_python):
 
 CONCURRENT = """
 import sys, time
-from aotgraph.build import compile_extension, cache
+from aotgraph.toolchain import compile_extension, cache
 start_at = float(sys.argv[1])
 time.sleep(max(0.0, start_at - time.time()))
 path = compile_extension("ag_race", sys.argv[2])
@@ -198,7 +198,7 @@ def test_native_and_openmp_flags_reach_the_compiler(run_python):
 
 
 def test_openmp_unsupported_falls_back_with_a_warning(monkeypatch):
-    monkeypatch.setattr(toolchain, "_openmp_works", lambda argv, ldflags: False)
+    monkeypatch.setattr(probe, "_openmp_works", lambda argv, ldflags: False)
     with pytest.warns(RuntimeWarning, match="does not support OpenMP"):
         path = compile_extension("ag_no_omp", unique(PRANGE_PYX, "no omp"), openmp=True)
     assert "-fopenmp" not in (Path(path) / "build.log").read_text()

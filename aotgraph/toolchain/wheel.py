@@ -19,7 +19,7 @@ Both give the same package layout, which the code generator must follow::
 A wheel is built with ``pip wheel --no-deps --no-build-isolation`` from the tree of `write_package`
 (``setup.py`` and ``pyproject.toml`` rendered from aotgraph/templates): without isolation pip uses
 this environment's setuptools, Cython and numpy instead of downloading them. setuptools < 70.1
-needs the ``wheel`` package for that. Wheels are built with portable flags (``toolchain.OPT_FLAGS``), never
+needs the ``wheel`` package for that. Wheels are built with portable flags (``probe.OPT_FLAGS``), never
 ``-march=native``, since they are meant for other machines.
 """
 
@@ -38,9 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from aotgraph.build import cache, toolchain
-from aotgraph.build.compiler import EXT_SUFFIX, module_entry, plan_module
-from aotgraph.build.errors import BuildError, check_data_files, check_module_name
+from aotgraph.toolchain import cache, probe
+from aotgraph.toolchain.compiler import EXT_SUFFIX, module_entry, plan_module
+from aotgraph.toolchain.errors import BuildError, check_data_files, check_module_name
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EXTENSION = "_core"  # the extension module inside the package
@@ -126,17 +126,17 @@ def write_package(
     package.mkdir(parents=True, exist_ok=True)
     (package / f"{EXTENSION}.pyx").write_text(pyx_source)
     _write_package_files(package, data)
-    flags = [*toolchain.OPT_FLAGS, "-g0"]
+    flags = [*probe.OPT_FLAGS, "-g0"]
     if openmp:
-        chain = toolchain.resolve_openmp(toolchain.toolchain(openmp=True))
+        chain = probe.resolve_openmp(probe.toolchain(openmp=True))
         openmp = chain.openmp
     setup_py = _render(
         "setup.py.j2",
         package=module_name,
         extension_name=repr(f"{module_name}.{EXTENSION}"),
         sources=repr([f"{module_name}/{EXTENSION}.pyx"]),
-        extra_compile_args=repr(flags + (list(toolchain.OPENMP_FLAGS) if openmp else [])),
-        extra_link_args=repr(list(toolchain.OPENMP_FLAGS) if openmp else []),
+        extra_compile_args=repr(flags + (list(probe.OPENMP_FLAGS) if openmp else [])),
+        extra_link_args=repr(list(probe.OPENMP_FLAGS) if openmp else []),
     )
     pyproject = _render(
         "pyproject.toml.j2",
@@ -171,7 +171,7 @@ def build_wheel(
     """
     check_module_name(module_name)
     _check_wheel_support()
-    toolchain.check_compiler(toolchain.toolchain())
+    probe.check_compiler(probe.toolchain())
     output = Path(output_dir).absolute()
     output.mkdir(parents=True, exist_ok=True)
     source = Path(tempfile.mkdtemp(prefix=f"aotgraph-wheel-{module_name}-"))

@@ -17,11 +17,12 @@ import numbers
 import numpy as np
 
 from aotgraph.graph.basic import Op, Variable
-from aotgraph.graph.rules import OpRule, register
+from aotgraph.graph.rules import DISCONNECTED, OpRule, register
+from aotgraph.tensor import reduction
 from aotgraph.tensor.basic import apply, as_tensor_variable, constant, type_error
-from aotgraph.tensor.elemwise import elemwise
+from aotgraph.tensor.elemwise_rule import elemwise
 from aotgraph.tensor.type import TensorType, normalize_dtype
-from aotgraph.tensor.var import TensorConstant
+from aotgraph.tensor.variable import TensorConstant
 
 __all__ = [
     "shape", "specify_shape", "dimshuffle", "transpose", "reshape", "flatten", "concatenate", "stack", "alloc",
@@ -91,24 +92,13 @@ def shape_entries(x) -> list:
 
 
 def sum_axes(x, axes, keepdims: bool = False):
-    """numpy's sum over `axes` (the reduction op, imported when a gradient first needs it)."""
-    from aotgraph.tensor import reduction
-
+    """numpy's sum over `axes`."""
     return reduction.sum(x, tuple(axes), keepdims=keepdims)
 
 
 def sum_to(g, target: TensorType):
     """Sum `g`, the gradient of a value numpy broadcast to g's shape, back to `target`'s rank and static 1s."""
-    from aotgraph.tensor import reduction
-
     return reduction.sum_to(g, target.shape)
-
-
-def disconnected():
-    """The gradient of an input the output does not depend on (only on its shape): gradient.DISCONNECTED."""
-    from aotgraph.gradient import DISCONNECTED
-
-    return DISCONNECTED
 
 
 def _arity(op_name: str, types, n: int) -> None:
@@ -151,7 +141,7 @@ def _shape_infer(op, types):
 register("shape", OpRule(
     infer=_shape_infer,
     perform=lambda op, x: (np.array(x.shape, dtype=np.int64),),
-    grad=lambda op, inputs, outputs, gouts: [disconnected()],
+    grad=lambda op, inputs, outputs, gouts: [DISCONNECTED],
 ))
 
 
@@ -408,9 +398,7 @@ def _vector_entries(op_name: str, v, ndim: int | None) -> list:
         if ndim is None:
             raise TypeError(f"{op_name}: the length of shape vector {v!r} ({v.type}) is not known; pass ndim=")
         v, length = specify_shape(v, (ndim,)), ndim
-    from aotgraph.tensor.subtensor import getitem
-
-    return [_shape_entry(op_name, getitem(v, i)) for i in range(length)]
+    return [_shape_entry(op_name, v[i]) for i in range(length)]
 
 
 def _is_stack_of_scalars(node) -> bool:
@@ -455,14 +443,12 @@ def _join_perform(op, *arrays):
 
 
 def _join_grad(op, inputs, outputs, gouts):
-    from aotgraph.tensor.subtensor import getitem
-
     grads, start = [], 0
     for x in inputs:
         size = x.type.shape[op.axis]
         size = size if size is not None else shape(x)[op.axis]
         stop = size if isinstance(start, int) and start == 0 else start + size
-        grads.append(float_grad(x, getitem(gouts[0], (slice(None),) * op.axis + (slice(start, stop),))))
+        grads.append(float_grad(x, gouts[0][(slice(None),) * op.axis + (slice(start, stop),)]))
         start = stop
     return grads
 
@@ -597,7 +583,7 @@ def _arange_grad(op, inputs, outputs, gouts):
     if not is_float_dtype(op.dtype):
         return [None] * len(inputs)
     grads = {"start": lambda: sum_axes(gz, [0]),
-             "stop": disconnected,
+             "stop": lambda: DISCONNECTED,
              "step": lambda: sum_axes(gz * arange(shape(out)[0], dtype=op.dtype), [0])}
     names = [n for n in ("start", "stop", "step") if op.params[n] is None]
     return [float_grad(x, grads[n]()) for n, x in zip(names, inputs)]

@@ -3,7 +3,7 @@
 The cache knows nothing of Cython: it stores directories of files under a key that the caller
 computes with `make_key` from everything that determines their content.
 
-Where: ``$AOTGRAPH_CACHE_DIR`` (read at each call), else ``aotgraph.config.config.cache_dir`` if set,
+Where: ``$AOTGRAPH_CACHE_DIR`` (read at each call), else ``aotgraph.configparser.config.cache_dir`` if set,
 else ``platformdirs.user_cache_dir('aotgraph')``. If that directory cannot be written, builds go to
 a temporary directory for the rest of the process (with a warning), and entries already in the
 unwritable directory are still used.
@@ -42,6 +42,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from aotgraph.configparser import config
+from aotgraph.toolchain.errors import BuildError
+
 MANIFEST = "manifest.json"
 FORMAT = 1
 LOCK_TIMEOUT = 900.0  # seconds to wait for another process's build of the same key
@@ -72,8 +75,6 @@ def cache_root(override: str | os.PathLike | None = None) -> Path:
     env = os.environ.get("AOTGRAPH_CACHE_DIR")
     if env:
         return Path(env).expanduser().absolute()
-    from aotgraph.config import config
-
     if config.cache_dir:
         return Path(config.cache_dir).expanduser().absolute()
     import platformdirs
@@ -232,8 +233,6 @@ def get_or_build(
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     except Timeout:
-        from aotgraph.build.errors import BuildError
-
         raise BuildError(
             f"timed out after {LOCK_TIMEOUT:.0f} s waiting for another process building {entry}; "
             f"if no build is running, delete {entry}.lock"

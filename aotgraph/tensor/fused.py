@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from aotgraph.graph.basic import Op
+from aotgraph.graph.evaluate import check_declared_broadcasting
 from aotgraph.graph.rules import OpRule, register, rule_of
 
 INFIX = {"add": "+", "sub": "-", "mul": "*", "true_div": "/"}
@@ -119,7 +120,7 @@ def _reduce_infer(op: Op, types: list) -> list:
 
 @functools.lru_cache(maxsize=256)
 def _stub_nodes(program: ScalarProgram) -> list:
-    """Per statement, what reference.run_node's checks read from a node: op, input and output types, trace."""
+    """Per statement, what evaluate.check_declared_broadcasting read from a node: op, input and output types, trace."""
     refs = stmt_types(program, list(program.in_types))
     stubs = []
     for j, (op, args) in enumerate(program.stmts):
@@ -131,8 +132,6 @@ def _stub_nodes(program: ScalarProgram) -> list:
 
 def evaluate_program(program: ScalarProgram, arrays) -> dict[str, np.ndarray]:
     """Values of every ref of `program`, each statement computed by its op's numpy reference."""
-    from aotgraph.compile.reference import check_declared_broadcasting
-
     values = {f"i{k}": a for k, a in enumerate(arrays)}
     for j, ((op, args), stub) in enumerate(zip(program.stmts, _stub_nodes(program))):
         operands = [values[a] for a in args]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
@@ -26,6 +25,10 @@ class Config:
         self.cache_dir = os.environ.get("AOTGRAPH_CACHE_DIR") or None
         self.num_threads = _env_threads()
 
+    def watch(self, key: str, callback) -> None:
+        """Call `callback(value)` after each assignment to setting `key` (how loaded modules follow num_threads)."""
+        self.__dict__.setdefault("_watchers", {}).setdefault(key, []).append(callback)
+
     def __setattr__(self, key: str, value) -> None:
         if key == "floatX" and value not in ("float32", "float64"):
             raise ValueError(f"config.floatX must be 'float32' or 'float64', got {value!r}")
@@ -36,10 +39,8 @@ class Config:
                 raise ValueError(f"config.num_threads must be an integer >= 1, got {value!r}")
             value = int(value)
         object.__setattr__(self, key, value)
-        if key == "num_threads":
-            loader = sys.modules.get("aotgraph.codegen.loader")
-            if loader is not None:
-                loader.set_num_threads(value)
+        for callback in self.__dict__.get("_watchers", {}).get(key, ()):
+            callback(value)
 
     def __repr__(self) -> str:
         return (f"Config(floatX={self.floatX!r}, mode={self.mode!r}, cache_dir={self.cache_dir!r}, "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aotgraph.build import cache
+from aotgraph.toolchain import cache
 
 
 def fake_build(content: bytes = b"\x7fELF pretend extension"):
@@ -31,7 +31,7 @@ def test_make_key_separates_parts():
 
 
 def test_root_from_env_then_config_then_user_cache_dir(monkeypatch, tmp_path):
-    from aotgraph.config import config
+    from aotgraph.configparser import config
 
     monkeypatch.setenv("AOTGRAPH_CACHE_DIR", str(tmp_path / "env"))
     monkeypatch.setattr(config, "cache_dir", str(tmp_path / "config"))

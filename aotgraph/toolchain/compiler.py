@@ -38,8 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from aotgraph.build import cache, toolchain
-from aotgraph.build.errors import RESERVED_PREFIX, BuildError, check_data_files, check_module_name
+from aotgraph.toolchain import cache, probe
+from aotgraph.toolchain.errors import RESERVED_PREFIX, BuildError, check_data_files, check_module_name
 
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 USE_SHARED_UTILITY = True  # set False to put Cython's utility code into every module
@@ -53,7 +53,7 @@ class ModulePlan:
 
     qualname: str  # 'mymod' for a top-level module, 'mymod._core' for a package's module
     source: str
-    chain: toolchain.Toolchain
+    chain: probe.Toolchain
     shared: str | None  # qualified name of the shared utility module, or None
     key: str
 
@@ -79,7 +79,7 @@ def compile_extension(
     links with OpenMP if the compiler supports it (else warns and builds without); `vector_math` lets
     loops call vector variants of exp, log, ... when the C library has them (glibc's libmvec). `cache_dir`
     overrides the configured cache directory. A second call with the same arguments is a cache hit
-    that compiles nothing (``aotgraph.build.cache.stats.hits`` counts them).
+    that compiles nothing (``aotgraph.toolchain.cache.stats.hits`` counts them).
 
     Raises ValueError for a bad module or data file name, CompilerMissingError without a C
     compiler, and BuildError (naming the kept ``.pyx``) when Cython or the compiler fails.
@@ -105,7 +105,7 @@ def compile_extension(
 def plan_module(qualname: str, source: str, *, native: bool, openmp: bool, shared: str | None,
                 vector_math: bool = False) -> ModulePlan:
     """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools)."""
-    chain = toolchain.toolchain(native=native, openmp=openmp, include_dirs=(_numpy_include(),),
+    chain = probe.toolchain(native=native, openmp=openmp, include_dirs=(_numpy_include(),),
                                 vector_math=vector_math)
     key = cache.make_key(
         "aotgraph-module-v1",
@@ -135,7 +135,7 @@ def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
                 name = plan.shared + EXT_SUFFIX
                 cache.link_or_copy(shared.result() / name, staging / name)
 
-    toolchain.check_compiler(plan.chain)  # before anything else, for the clearest message
+    probe.check_compiler(plan.chain)  # before anything else, for the clearest message
     entry, _ = cache.get_or_build(plan.key, build, {"kind": "module", "module": plan.qualname}, cache_dir)
     return entry
 
@@ -160,7 +160,7 @@ def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> Non
     log = []
     start = time.perf_counter()
     c_file = _cythonize(pyx, plan, cache_dir, log)
-    chain = toolchain.resolve_vector_math(toolchain.resolve_openmp(plan.chain))
+    chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain))
     _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, log)
     log.append(f"total {time.perf_counter() - start:.2f} s")
     (staging / "build.log").write_text("\n".join(log) + "\n")
@@ -204,16 +204,16 @@ def _cythonize(pyx: Path, plan: ModulePlan, cache_dir: str | None, log: list[str
 
 
 def _compile_c(
-    chain: toolchain.Toolchain, c_file: Path, output: str, plan: ModulePlan, cache_dir: str | None, log: list[str]
+    chain: probe.Toolchain, c_file: Path, output: str, plan: ModulePlan, cache_dir: str | None, log: list[str]
 ) -> None:
     start = time.perf_counter()
-    proc = toolchain.start_compile(chain, c_file.name, output, c_file.parent)
-    code, out = toolchain.finish_compile(proc)
-    cmd = subprocess.list2cmdline(toolchain.compile_command(chain, c_file.name, output))
+    proc = probe.start_compile(chain, c_file.name, output, c_file.parent)
+    code, out = probe.finish_compile(proc)
+    cmd = subprocess.list2cmdline(probe.compile_command(chain, c_file.name, output))
     log.append(f"$ {cmd}\n{out.strip()}\ncompiler: {time.perf_counter() - start:.2f} s, exit code {code}")
     if code != 0 or not (c_file.parent / output).exists():
         kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)
-        hint = toolchain.diagnose(out)
+        hint = probe.diagnose(out)
         raise BuildError(
             f"The C compiler failed on the generated module {plan.qualname!r} (exit code {code}); the source is "
             f"kept at {kept}{' (C file beside it)' if c_file.exists() else ''}\n"
@@ -244,7 +244,7 @@ def _shared_entry(qualname: str, cache_dir: str | None, generated: threading.Eve
 
 
 def _shared_entry_inner(qualname: str, cache_dir: str | None, generated: threading.Event) -> Path:
-    chain = toolchain.toolchain(include_dirs=(_numpy_include(),))
+    chain = probe.toolchain(include_dirs=(_numpy_include(),))
     key = cache.make_key("aotgraph-cyutility-v1", qualname, chain.describe(), *_versions())
 
     def build(staging: Path) -> None:
