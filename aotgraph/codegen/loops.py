@@ -30,13 +30,12 @@ import numpy as np
 
 from aotgraph.codegen.dtypes import CTYPE, TYPENUM
 from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, ReduceStep
-from aotgraph.codegen.reduction import BLOCK, LEAF, REDUCTIONS, block_helper, cascade_helpers, combine, value
+from aotgraph.codegen.reduction import BLOCK, LEAF, block_helper, cascade_helpers, combine, identity, value
+from aotgraph.codegen.scalar import calls_vector_math
+from aotgraph.tensor.reduction import KINDS
 
 IND = "    "
 CHUNK = 64  # elements of a loop calling vector math functions go through one compute loop CHUNK at a time
-# ops calling math functions that have vector variants (see module.pyx.j2)
-VECTOR_MATH_OPS = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "erf", "pow",
-                             "sigmoid", "softplus"})
 HEAD = ("(cnp.npy_intp u0, cnp.npy_intp u1, cnp.npy_intp* dims, char** base, cnp.npy_intp* st, char** outs) "
         "noexcept nogil:")
 POW_ERROR = 'raise ValueError("Integers to negative integer powers are not allowed.")'
@@ -68,7 +67,7 @@ class _Loop:
         self.nd = max(body.nd, 1)  # the kernel's rank (a rank-0 loop runs as one row of one element)
         self.arrays = [k for k, b in enumerate(body.leaves) if b.ndim > 0]
         self.varying = [k for k in self.arrays if body.leaf_levels[k] == PER_ELEMENT]
-        self.math = any(s.op in VECTOR_MATH_OPS and s.level == PER_ELEMENT for s in body.stmts)
+        self.math = any(calls_vector_math(s.op) and s.level == PER_ELEMENT for s in body.stmts)
 
     def ctype(self, k: int) -> str:
         return CTYPE[self.body.leaves[k].dtype]
@@ -307,7 +306,7 @@ class _Reduce(_Loop):
         self.push, self.total, self.reduce_array = cascade_helpers(body.kind, self.acc, helpers)
         # float sums and products: leaves of 8 interleaved accumulators (pairwise summation); the other kinds are
         # exact in any order: a segment of values, then a vectorized block reduction
-        self.leaves = body.kind in ("sum", "prod") and self.acc in ("float32", "float64")
+        self.leaves = KINDS[body.kind].pairwise and self.acc in ("float32", "float64")
         self.block = None if self.leaves else block_helper(body.kind, self.acc, helpers)
 
     @property
@@ -322,7 +321,7 @@ class _Reduce(_Loop):
         return combine(self.body.kind, self.acc, a, b, self.helpers)
 
     def identity(self) -> str:
-        return REDUCTIONS[self.body.kind].identity(self.acc)
+        return identity(self.body.kind, self.acc)
 
     def varying_names(self) -> set[str]:
         body = self.body
@@ -356,7 +355,7 @@ class _Reduce(_Loop):
         body = self.body
         return (self.block is not None and not body.stmts and len(self.varying) == 1
                 and body.result == body.leaf_scalars[self.varying[0]] and body.leaves[self.varying[0]].dtype == self.acc
-                and body.kind not in ("all", "any"))
+                and not KINDS[body.kind].truth)
 
     def segment(self) -> list[str]:
         """Lines reducing elements [start, stop) of the current row into `seg`."""
@@ -481,8 +480,8 @@ def _reduce_step(fname: str, loop: _Reduce) -> list[str]:
         decls += ["cdef cnp.npy_intp units", f"cdef {acc} local[64]", f"cdef {acc}* parts"]
     code = loop.shape_checks()
     code.append("count = 1" + "".join(f" * dims[{d}]" for d in body.axis))
-    if not REDUCTIONS[body.kind].has_identity():
-        numpy_name = REDUCTIONS[body.kind].numpy_name
+    if not KINDS[body.kind].has_identity:
+        numpy_name = KINDS[body.kind].ufunc.__name__
         code += ["if count == 0:", IND + f'raise ValueError("zero-size array to reduction operation {numpy_name} '
                  'which has no identity")']
     code += odims + [f"out0 = cnp.PyArray_EMPTY({rank}, odims, {TYPENUM[body.outs[0].dtype]}, 0)",

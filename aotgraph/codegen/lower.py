@@ -8,7 +8,7 @@ The passes, in order:
 3. each node becomes one step: a fused, fused_inplace or elementwise node one loop (`ElemwiseStep`,
    its statements rendered by the scalar rules of scalar.py), a fused_reduce node or a reduce node one
    reduction loop (`ReduceStep`, reduction rules in reduction.py), every other node a step made by its
-   rule in ops.py. The keys of `ELEMWISE`, `REDUCTIONS` and `OPS` are what this backend supports;
+   rule in ops.py. The keys of `scalar_rules()`, the reduction kinds and `OPS` are what this backend supports;
    fusion itself is the rewrite pass's job, never done here;
 4. liveness: after each step, the intermediates nobody reads any more are released.
 """
@@ -20,16 +20,16 @@ import numpy as np
 from aotgraph.codegen import ops as op_rules
 from aotgraph.codegen.dtypes import literal
 from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, Kernel, ReduceStep, ScalarStmt, Step
-from aotgraph.codegen.reduction import REDUCTIONS
-from aotgraph.codegen.scalar import ELEMWISE, render_scalar
+from aotgraph.codegen.scalar import render_scalar, scalar_rules
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
+from aotgraph.tensor.reduction import KINDS
 
 
 def supported_ops() -> list[str]:
     """The op names the Cython backend renders."""
-    return sorted(set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS)
+    return sorted(set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS)
 
 
 def is_elemwise(node: Apply) -> bool:
@@ -43,7 +43,7 @@ def _op_names(node: Apply) -> list[str]:
 
 
 def check_supported(nodes: list[Apply]) -> None:
-    known = set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS
+    known = set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS
     missing = sorted({name for n in nodes for name in _op_names(n) if name not in known})
     if missing:
         where = next(n for n in nodes if missing[0] in _op_names(n)).trace
@@ -64,7 +64,7 @@ def lower(spec, name: str = "k0") -> Kernel:
 
 def loop_reduce(node: Apply) -> bool:
     """Whether a reduce node becomes a reduction loop (else a numpy call)."""
-    return node.op.name == "reduce" and node.op.kind in REDUCTIONS and bool(node.op.axis)
+    return node.op.name == "reduce" and node.op.kind in KINDS and bool(node.op.axis)
 
 
 class _Lowering:
