@@ -95,6 +95,24 @@ tan = elemwise("tan", np.tan, 1, _g(lambda x, z, gz: [gz * (1 + sqr(z))]), c_fun
 tanh = elemwise("tanh", np.tanh, 1, _g(lambda x, z, gz: [gz * (1 - sqr(z))]), c_function="tanh", vector_math=True)
 arctan = elemwise("arctan", np.arctan, 1, _g(lambda x, z, gz: [gz / (1 + sqr(x))]), c_function="atan",
                   vector_math=True)
+arcsin = elemwise("arcsin", np.arcsin, 1, _g(lambda x, z, gz: [gz / sqrt(1 - sqr(x))]), c_function="asin",
+                  vector_math=True)
+arccos = elemwise("arccos", np.arccos, 1, _g(lambda x, z, gz: [-gz / sqrt(1 - sqr(x))]), c_function="acos",
+                  vector_math=True)
+sinh = elemwise("sinh", np.sinh, 1, _g(lambda x, z, gz: [gz * cosh(x)]), c_function="sinh", vector_math=True)
+cosh = elemwise("cosh", np.cosh, 1, _g(lambda x, z, gz: [gz * sinh(x)]), c_function="cosh", vector_math=True)
+arcsinh = elemwise("arcsinh", np.arcsinh, 1, _g(lambda x, z, gz: [gz / sqrt(sqr(x) + 1)]), c_function="asinh",
+                   vector_math=True)
+arccosh = elemwise("arccosh", np.arccosh, 1, _g(lambda x, z, gz: [gz / sqrt(sqr(x) - 1)]), c_function="acosh",
+                   vector_math=True)
+arctanh = elemwise("arctanh", np.arctanh, 1, _g(lambda x, z, gz: [gz / (1 - sqr(x))]), c_function="atanh",
+                   vector_math=True)
+log2 = elemwise("log2", np.log2, 1, _g(lambda x, z, gz: [gz / (x * _pymath.log(2))]), c_function="log2",
+                vector_math=True)
+log10 = elemwise("log10", np.log10, 1, _g(lambda x, z, gz: [gz / (x * _pymath.log(10))]), c_function="log10",
+                 vector_math=True)
+exp2 = elemwise("exp2", np.exp2, 1, _g(lambda x, z, gz: [gz * z * _pymath.log(2)]), c_function="exp2",
+                vector_math=True)
 # rendered by helpers calling exp and log1p
 sigmoid = elemwise("sigmoid", _sigmoid_np, 1, _g(lambda x, z, gz: [gz * z * (1 - z)]), vector_math=True)
 softplus = elemwise("softplus", _softplus_np, 1, _g(lambda x, z, gz: [gz * sigmoid(x)]), vector_math=True)
