@@ -19,8 +19,20 @@ import numpy as np
 
 from aotgraph.codegen import ops as op_rules
 from aotgraph.codegen.dtypes import literal
-from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, Kernel, ReduceStep, ScalarStmt, Step
-from aotgraph.codegen.scalar import render_scalar, scalar_rules
+from aotgraph.codegen.ir import (
+    ONCE,
+    PER_ELEMENT,
+    PER_ROW,
+    Buffer,
+    ElemwiseStep,
+    Kernel,
+    Operand,
+    ReduceStep,
+    ScalarConst,
+    ScalarStmt,
+    Step,
+)
+from aotgraph.codegen.scalar import scalar_rules
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
@@ -133,7 +145,7 @@ class _Lowering:
         """The loop of `program` over `node`'s inputs: an ElemwiseStep, or a ReduceStep for `reduce`."""
         types = stmt_types(program, [v.type for v in node.inputs])
         nd = types[program.outputs[0]].ndim
-        scalars: dict[str, tuple[str, int]] = {}  # ref -> (scalar expression, level)
+        scalars: dict[str, tuple[Operand, int]] = {}  # ref -> (operand, level)
         leaves: list[Buffer] = []
         levels: list[int] = []
         for k, v in enumerate(node.inputs):
@@ -144,24 +156,20 @@ class _Lowering:
             scalars[f"i{k}"] = (f"a{len(leaves)}", _leaf_level(v, nd))
             leaves.append(self.buffer(v))
             levels.append(_leaf_level(v, nd))
-        stmts, uses_err = [], False
+        stmts = []
         for j, (op, args) in enumerate(program.stmts):
-            exprs = [scalars[a][0] for a in args]
-            ctx = render_scalar(op, rule_of(op).elemwise.fn, exprs, [types[a].dtype for a in args],
-                                types[f"t{j}"].dtype)
-            self.helpers.update(ctx.helpers)
-            uses_err = uses_err or ctx.uses_err
             level = max([scalars[a][1] for a in args], default=ONCE)
-            stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, ctx.expr, level, op.name))
+            stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, op, tuple(scalars[a][0] for a in args),
+                                    tuple(types[a].dtype for a in args), level))
             scalars[f"t{j}"] = (f"t{j}", level)
         leaf_scalars = [f"a{k}" for k in range(len(leaves))]
         outs = [self.new_buffer(v) for v in node.outputs]
         if reduce is not None:
             ref = program.outputs[0]
             return ReduceStep(outs, leaves, leaf_scalars, stmts, scalars[ref][0], types[ref].dtype, reduce.kind,
-                              tuple(reduce.axis), bool(reduce.keepdims), nd, levels, uses_err)
+                              tuple(reduce.axis), bool(reduce.keepdims), nd, levels)
         results = [scalars[ref][0] for ref in program.outputs]
-        return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, uses_err, self.inplace(node))
+        return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, self.inplace(node))
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""
@@ -191,11 +199,12 @@ def _leaf_level(v: Variable, nd: int) -> int:
     return PER_ROW if nd > 0 and v.type.shape[-1] == 1 else PER_ELEMENT
 
 
-def _inline(v: Variable) -> str | None:
-    """The literal of a constant that can be written into a loop (one element, exactly printable), else None."""
+def _inline(v: Variable) -> ScalarConst | None:
+    """A constant that a loop can read as a literal (one element, exactly printable), else None."""
     if not isinstance(v, Constant) or np.size(v.data) != 1:
         return None
-    return literal(np.asarray(v.data).reshape(()), v.type.dtype)
+    value = np.asarray(v.data, dtype=v.type.dtype).reshape(())[()]
+    return None if literal(value, v.type.dtype) is None else ScalarConst(value, v.type.dtype)
 
 
 def _label(index: int, node: Apply) -> str:

@@ -32,7 +32,7 @@ def render_call(fname: str, body: CallStep) -> list[str]:
 
 
 RENDERERS = {
-    ElemwiseStep: lambda fname, body, helpers: render_elemwise(fname, body),
+    ElemwiseStep: render_elemwise,
     ReduceStep: render_reduce,
     CallStep: lambda fname, body, helpers: render_call(fname, body),
 }
