@@ -2,15 +2,15 @@
 
     lower.py      FunctionSpec -> Kernel (ir.py): naming, one step per node, liveness; fused nodes (made by the
                   `fuse` rewrite) and elementwise nodes become loops, reduce nodes reduction loops
-    scalar.py     the Cython scalar expression of every elementwise op (the ELEMWISE table), per dtype
-    reduction.py  the reductions a loop computes (the REDUCTIONS table): identities, combination, pairwise sums
+    scalar.py     the Cython scalar expression of every elementwise op (`scalar_rules()`), per dtype
+    reduction.py  how a loop computes the reduction kinds of tensor/reduction.py: identities, combination, pairwise sums
     loops.py      loop steps -> a step function + a nogil loop kernel (blocks, strides, threads, in place)
     ops.py        the numpy-call steps of every other op (the OPS table)
     render.py     Kernel -> prepared lines -> templates/module.pyx.j2 (+ kernel_support.pyx.j2)
     linker.py     the FAST_RUN backend: build through the cache (toolchain/loader.py), import, bind to live state
     aot.py        build(): functions + runtime + data into one importable module, optionally a wheel
 
-The keys of ELEMWISE, REDUCTIONS and OPS (plus the fused ops) are what this backend supports
+The keys of `scalar_rules()`, the reduction kinds and OPS (plus the fused ops) are what this backend supports
 (`lower.supported_ops()`). `ir.format_kernel(lower(spec))` prints what a function compiles to.
 
 Threads: loops of at least 65536 elements run on `aotgraph.config.num_threads` threads (default: the CPUs

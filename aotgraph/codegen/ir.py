@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aotgraph.graph.basic import Op
+
 
 @dataclass(frozen=True)
 class Buffer:
@@ -31,15 +33,33 @@ class Buffer:
 ONCE, PER_ROW, PER_ELEMENT = 0, 1, 2
 
 
+@dataclass(frozen=True)
+class ScalarConst:
+    """A one-element constant that a loop reads as a literal (the emitter prints it)."""
+
+    value: object  # a numpy scalar
+    dtype: str
+
+    def __str__(self) -> str:
+        return f"{self.value!r}"
+
+
+# an operand of a statement: the name of a scalar (`a<k>`: leaf k's current element, `t<j>`: statement j's
+# value) or a constant
+Operand = str | ScalarConst
+
+
 @dataclass
 class ScalarStmt:
-    """One elementwise statement inside a loop: `target` (a scalar of `dtype`) = `expr`, computed at `level`."""
+    """One elementwise statement inside a loop: `target` (a scalar of `dtype`) = `op(*args)`, the operands of
+    dtypes `arg_dtypes`, computed at `level`. Symbolic: the loop emitter renders it with the op's scalar rule."""
 
     target: str
     dtype: str
-    expr: str
+    op: Op
+    args: tuple[Operand, ...]
+    arg_dtypes: tuple[str, ...]
     level: int = PER_ELEMENT
-    op: str = ""  # the op's name (the loop renderer's cost model reads it)
 
 
 @dataclass
@@ -57,10 +77,9 @@ class ElemwiseStep:
     leaves: list[Buffer]
     leaf_scalars: list[str]
     stmts: list[ScalarStmt]
-    results: list[str]
+    results: list[Operand]
     nd: int = 0
     leaf_levels: list[int] = field(default_factory=list)
-    uses_err: bool = False
     inplace: tuple | None = None
 
     @property
@@ -78,14 +97,13 @@ class ReduceStep:
     leaves: list[Buffer]
     leaf_scalars: list[str]
     stmts: list[ScalarStmt]
-    result: str
+    result: Operand
     value_dtype: str
     kind: str
     axis: tuple
     keepdims: bool
     nd: int = 0
     leaf_levels: list[int] = field(default_factory=list)
-    uses_err: bool = False
 
     @property
     def ins(self) -> list[Buffer]:
@@ -149,7 +167,8 @@ def format_kernel(kernel: Kernel) -> str:
             lines.append(f"      {body.kind} over axes {body.axis} (keepdims={body.keepdims}) of {body.result}")
         if isinstance(body, (ElemwiseStep, ReduceStep)):
             for s in body.stmts:
-                lines.append(f"      {s.target}: {s.dtype} = {s.expr}{'' if s.level == PER_ELEMENT else '  # hoisted'}")
+                call = f"{s.op!r}({', '.join(map(str, s.args))})"
+                lines.append(f"      {s.target}: {s.dtype} = {call}{'' if s.level == PER_ELEMENT else '  # hoisted'}")
             if getattr(body, "inplace", None):
                 lines.append(f"      (may write {body.outs[0].name} into {body.leaves[body.inplace[0]].name})")
         if step.dead:

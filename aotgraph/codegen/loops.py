@@ -24,19 +24,29 @@ row (innermost axis kept: rows are accumulated into it element by element, as nu
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
 import numpy as np
 
-from aotgraph.codegen.dtypes import CTYPE, TYPENUM
-from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, ReduceStep
-from aotgraph.codegen.reduction import BLOCK, LEAF, REDUCTIONS, block_helper, cascade_helpers, combine, value
+from aotgraph.codegen.dtypes import CTYPE, TYPENUM, literal
+from aotgraph.codegen.ir import (
+    ONCE,
+    PER_ELEMENT,
+    PER_ROW,
+    Buffer,
+    ElemwiseStep,
+    Operand,
+    ReduceStep,
+    ScalarConst,
+    ScalarStmt,
+)
+from aotgraph.codegen.reduction import BLOCK, LEAF, block_helper, cascade_helpers, combine, identity, value
+from aotgraph.codegen.scalar import ScalarCtx, calls_vector_math, render_scalar
+from aotgraph.graph.rules import rule_of
+from aotgraph.tensor.reduction import KINDS
 
 IND = "    "
 CHUNK = 64  # elements of a loop calling vector math functions go through one compute loop CHUNK at a time
-# ops calling math functions that have vector variants (see module.pyx.j2)
-VECTOR_MATH_OPS = frozenset({"exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "erf", "pow",
-                             "sigmoid", "softplus"})
 HEAD = ("(cnp.npy_intp u0, cnp.npy_intp u1, cnp.npy_intp* dims, char** base, cnp.npy_intp* st, char** outs) "
         "noexcept nogil:")
 POW_ERROR = 'raise ValueError("Integers to negative integer powers are not allowed.")'
@@ -56,6 +66,20 @@ def unique_names(buffers: list[Buffer]) -> list[str]:
     return list(dict.fromkeys(b.name for b in buffers))
 
 
+def operand_text(operand: Operand, rename: Callable[[str], str] = str) -> str:
+    """The Cython text of a statement's operand: a scalar's name (through `rename`) or a constant's literal."""
+    if isinstance(operand, ScalarConst):
+        return literal(operand.value, operand.dtype)
+    return rename(operand)
+
+
+def emit_statement(stmt: ScalarStmt, rename: Callable[[str], str] = str) -> ScalarCtx:
+    """The Cython expression of `stmt` (in `ctx.expr`, with the helpers it calls): the op's scalar rule applied to
+    its operands, whose names go through `rename`."""
+    args = [operand_text(a, rename) for a in stmt.args]
+    return render_scalar(stmt.op, rule_of(stmt.op).elemwise.fn, args, list(stmt.arg_dtypes), stmt.dtype)
+
+
 def _loop_over(start: str, stop: str, body: list[str]) -> list[str]:
     return [f"for i in range({start}, {stop}):"] + indent(body)
 
@@ -63,12 +87,18 @@ def _loop_over(start: str, stop: str, body: list[str]) -> list[str]:
 class _Loop:
     """What the kernel and the step function of one loop share: operands by level, declarations, code."""
 
-    def __init__(self, body: ElemwiseStep | ReduceStep):
+    def __init__(self, body: ElemwiseStep | ReduceStep, helpers: dict[str, str]):
         self.body = body
+        self.helpers = helpers
+        emitted = [emit_statement(s) for s in body.stmts]
+        self.exprs = {s.target: ctx.expr for s, ctx in zip(body.stmts, emitted)}
+        for ctx in emitted:
+            helpers.update(ctx.helpers)
+        self.uses_err = any(ctx.uses_err for ctx in emitted)  # an integer power's negative exponent
         self.nd = max(body.nd, 1)  # the kernel's rank (a rank-0 loop runs as one row of one element)
         self.arrays = [k for k, b in enumerate(body.leaves) if b.ndim > 0]
         self.varying = [k for k in self.arrays if body.leaf_levels[k] == PER_ELEMENT]
-        self.math = any(s.op in VECTOR_MATH_OPS and s.level == PER_ELEMENT for s in body.stmts)
+        self.math = any(calls_vector_math(s.op.name) and s.level == PER_ELEMENT for s in body.stmts)
 
     def ctype(self, k: int) -> str:
         return CTYPE[self.body.leaves[k].dtype]
@@ -81,7 +111,7 @@ class _Loop:
         return decls
 
     def stmts_at(self, level: int) -> list[str]:
-        return [f"{s.target} = {s.expr}" for s in self.body.stmts if s.level == level]
+        return [f"{s.target} = {self.exprs[s.target]}" for s in self.body.stmts if s.level == level]
 
     def once_code(self) -> list[str]:
         """Rank-0 operands and what depends on them alone: computed once per kernel call."""
@@ -221,9 +251,9 @@ class _Loop:
 # ---- elementwise ---------------------------------------------------------------------------------------------
 
 
-def render_elemwise(fname: str, body: ElemwiseStep) -> list[str]:
-    """The kernel and the step function of one elementwise loop."""
-    loop = _Loop(body)
+def render_elemwise(fname: str, body: ElemwiseStep, helpers: dict[str, str]) -> list[str]:
+    """The kernel and the step function of one elementwise loop (helpers it calls go into `helpers`)."""
+    loop = _Loop(body, helpers)
     return _elemwise_kernel(f"{fname}_rows", loop) + ["", ""] + _elemwise_step(fname, loop)
 
 
@@ -235,10 +265,11 @@ def _elemwise_kernel(fname: str, loop: _Loop) -> list[str]:
     decls += loop.chunk_decls([CTYPE[b.dtype] for b in body.outs])
     per_segment = [f"o{m} = po{m} + r * m" for m in range(len(body.outs))]
     if loop.math:
-        results = [(CTYPE[b.dtype], r, f"o{m}[i0 + j]") for m, (b, r) in enumerate(zip(body.outs, body.results))]
+        results = [(CTYPE[b.dtype], operand_text(r), f"o{m}[i0 + j]")
+                   for m, (b, r) in enumerate(zip(body.outs, body.results))]
         per_segment += loop.versions(loop.chunked(True, results), loop.chunked(False, results))
     else:
-        store = [f"o{m}[i] = {r}" for m, r in enumerate(body.results)]
+        store = [f"o{m}[i] = {operand_text(r)}" for m, r in enumerate(body.results)]
         per_segment += loop.versions(_loop_over("start", "stop", loop.element(True) + store),
                                      _loop_over("start", "stop", loop.element(False) + store))
     return [f"cdef int {fname}{HEAD}"] + indent(decls + loop.segments(per_segment))
@@ -277,7 +308,7 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
     code += loop.tables(before_merge=reverse)
     code += [f"outs[{m}] = cnp.PyArray_BYTES(out{m})" for m in range(len(body.outs))]
     code.append(f"err = _loop({fname}_rows, {loop.units()}, dims, base, st, outs, n)")
-    if body.uses_err:
+    if loop.uses_err:
         code += ["if err:", IND + POW_ERROR]
     if leader is not None:
         transposed = ", ".join(f"cnp.PyArray_Transpose(out{m}, NULL)" for m in range(len(body.outs)))
@@ -289,13 +320,9 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
 
 # ---- reductions ----------------------------------------------------------------------------------------------
 
-_NAME = re.compile(r"\b([at]\d+)\b")
-
-
 class _Reduce(_Loop):
     def __init__(self, body: ReduceStep, helpers: dict[str, str]):
-        super().__init__(body)
-        self.helpers = helpers
+        super().__init__(body, helpers)
         self.acc = body.outs[0].dtype
         nd = self.nd
         self.axis = tuple(body.axis) if body.nd > 0 else (0,)
@@ -307,22 +334,22 @@ class _Reduce(_Loop):
         self.push, self.total, self.reduce_array = cascade_helpers(body.kind, self.acc, helpers)
         # float sums and products: leaves of 8 interleaved accumulators (pairwise summation); the other kinds are
         # exact in any order: a segment of values, then a vectorized block reduction
-        self.leaves = body.kind in ("sum", "prod") and self.acc in ("float32", "float64")
+        self.leaves = KINDS[body.kind].pairwise and self.acc in ("float32", "float64")
         self.block = None if self.leaves else block_helper(body.kind, self.acc, helpers)
 
     @property
     def cacc(self) -> str:
         return CTYPE[self.acc]
 
-    def value(self) -> str:
+    def value(self, rename: Callable[[str], str] = str) -> str:
         body = self.body
-        return value(body.kind, body.result, body.value_dtype, self.acc)
+        return value(body.kind, operand_text(body.result, rename), body.value_dtype, self.acc)
 
     def combine(self, a: str, b: str) -> str:
         return combine(self.body.kind, self.acc, a, b, self.helpers)
 
     def identity(self) -> str:
-        return REDUCTIONS[self.body.kind].identity(self.acc)
+        return identity(self.body.kind, self.acc)
 
     def varying_names(self) -> set[str]:
         body = self.body
@@ -333,12 +360,13 @@ class _Reduce(_Loop):
         renamed with `suffix` (8 copies interleave in a leaf)."""
         names = self.varying_names()
 
-        def rename(text: str) -> str:
-            return _NAME.sub(lambda m: m.group(1) + suffix if m.group(1) in names else m.group(1), text)
+        def rename(name: str) -> str:
+            return name + suffix if name in names else name
 
         lines = self.loads(True, index, rename)
-        lines += [f"{rename(s.target)} = {rename(s.expr)}" for s in self.body.stmts if s.level == PER_ELEMENT]
-        return lines, rename(self.value())
+        lines += [f"{rename(s.target)} = {emit_statement(s, rename).expr}" for s in self.body.stmts
+                  if s.level == PER_ELEMENT]
+        return lines, self.value(rename)
 
     def reduce_decls(self) -> list[str]:
         acc = self.cacc
@@ -356,7 +384,7 @@ class _Reduce(_Loop):
         body = self.body
         return (self.block is not None and not body.stmts and len(self.varying) == 1
                 and body.result == body.leaf_scalars[self.varying[0]] and body.leaves[self.varying[0]].dtype == self.acc
-                and body.kind not in ("all", "any"))
+                and not KINDS[body.kind].truth)
 
     def segment(self) -> list[str]:
         """Lines reducing elements [start, stop) of the current row into `seg`."""
@@ -481,8 +509,8 @@ def _reduce_step(fname: str, loop: _Reduce) -> list[str]:
         decls += ["cdef cnp.npy_intp units", f"cdef {acc} local[64]", f"cdef {acc}* parts"]
     code = loop.shape_checks()
     code.append("count = 1" + "".join(f" * dims[{d}]" for d in body.axis))
-    if not REDUCTIONS[body.kind].has_identity():
-        numpy_name = REDUCTIONS[body.kind].numpy_name
+    if not KINDS[body.kind].has_identity:
+        numpy_name = KINDS[body.kind].ufunc.__name__
         code += ["if count == 0:", IND + f'raise ValueError("zero-size array to reduction operation {numpy_name} '
                  'which has no identity")']
     code += odims + [f"out0 = cnp.PyArray_EMPTY({rank}, odims, {TYPENUM[body.outs[0].dtype]}, 0)",
@@ -492,7 +520,7 @@ def _reduce_step(fname: str, loop: _Reduce) -> list[str]:
                      IND + "return out0"]
     code += loop.tables(sum(1 << d for d in loop.axis))
     code += _full_reduction(fname, loop) if loop.full else _partial_reduction(fname, loop)
-    if body.uses_err:
+    if loop.uses_err:
         code += ["if err:", IND + POW_ERROR]
     code.append("return out0")
     return [f"cdef cnp.ndarray {fname}({', '.join(params)}):"] + indent(decls + code)

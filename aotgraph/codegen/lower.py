@@ -8,7 +8,7 @@ The passes, in order:
 3. each node becomes one step: a fused, fused_inplace or elementwise node one loop (`ElemwiseStep`,
    its statements rendered by the scalar rules of scalar.py), a fused_reduce node or a reduce node one
    reduction loop (`ReduceStep`, reduction rules in reduction.py), every other node a step made by its
-   rule in ops.py. The keys of `ELEMWISE`, `REDUCTIONS` and `OPS` are what this backend supports;
+   rule in ops.py. The keys of `scalar_rules()`, the reduction kinds and `OPS` are what this backend supports;
    fusion itself is the rewrite pass's job, never done here;
 4. liveness: after each step, the intermediates nobody reads any more are released.
 """
@@ -19,17 +19,29 @@ import numpy as np
 
 from aotgraph.codegen import ops as op_rules
 from aotgraph.codegen.dtypes import literal
-from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, Kernel, ReduceStep, ScalarStmt, Step
-from aotgraph.codegen.reduction import REDUCTIONS
-from aotgraph.codegen.scalar import ELEMWISE, render_scalar
+from aotgraph.codegen.ir import (
+    ONCE,
+    PER_ELEMENT,
+    PER_ROW,
+    Buffer,
+    ElemwiseStep,
+    Kernel,
+    Operand,
+    ReduceStep,
+    ScalarConst,
+    ScalarStmt,
+    Step,
+)
+from aotgraph.codegen.scalar import scalar_rules
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
+from aotgraph.tensor.reduction import KINDS
 
 
 def supported_ops() -> list[str]:
     """The op names the Cython backend renders."""
-    return sorted(set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS)
+    return sorted(set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS)
 
 
 def is_elemwise(node: Apply) -> bool:
@@ -43,7 +55,7 @@ def _op_names(node: Apply) -> list[str]:
 
 
 def check_supported(nodes: list[Apply]) -> None:
-    known = set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS
+    known = set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS
     missing = sorted({name for n in nodes for name in _op_names(n) if name not in known})
     if missing:
         where = next(n for n in nodes if missing[0] in _op_names(n)).trace
@@ -64,7 +76,7 @@ def lower(spec, name: str = "k0") -> Kernel:
 
 def loop_reduce(node: Apply) -> bool:
     """Whether a reduce node becomes a reduction loop (else a numpy call)."""
-    return node.op.name == "reduce" and node.op.kind in REDUCTIONS and bool(node.op.axis)
+    return node.op.name == "reduce" and node.op.kind in KINDS and bool(node.op.axis)
 
 
 class _Lowering:
@@ -133,7 +145,7 @@ class _Lowering:
         """The loop of `program` over `node`'s inputs: an ElemwiseStep, or a ReduceStep for `reduce`."""
         types = stmt_types(program, [v.type for v in node.inputs])
         nd = types[program.outputs[0]].ndim
-        scalars: dict[str, tuple[str, int]] = {}  # ref -> (scalar expression, level)
+        scalars: dict[str, tuple[Operand, int]] = {}  # ref -> (operand, level)
         leaves: list[Buffer] = []
         levels: list[int] = []
         for k, v in enumerate(node.inputs):
@@ -144,24 +156,20 @@ class _Lowering:
             scalars[f"i{k}"] = (f"a{len(leaves)}", _leaf_level(v, nd))
             leaves.append(self.buffer(v))
             levels.append(_leaf_level(v, nd))
-        stmts, uses_err = [], False
+        stmts = []
         for j, (op, args) in enumerate(program.stmts):
-            exprs = [scalars[a][0] for a in args]
-            ctx = render_scalar(op, rule_of(op).elemwise.fn, exprs, [types[a].dtype for a in args],
-                                types[f"t{j}"].dtype)
-            self.helpers.update(ctx.helpers)
-            uses_err = uses_err or ctx.uses_err
             level = max([scalars[a][1] for a in args], default=ONCE)
-            stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, ctx.expr, level, op.name))
+            stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, op, tuple(scalars[a][0] for a in args),
+                                    tuple(types[a].dtype for a in args), level))
             scalars[f"t{j}"] = (f"t{j}", level)
         leaf_scalars = [f"a{k}" for k in range(len(leaves))]
         outs = [self.new_buffer(v) for v in node.outputs]
         if reduce is not None:
             ref = program.outputs[0]
             return ReduceStep(outs, leaves, leaf_scalars, stmts, scalars[ref][0], types[ref].dtype, reduce.kind,
-                              tuple(reduce.axis), bool(reduce.keepdims), nd, levels, uses_err)
+                              tuple(reduce.axis), bool(reduce.keepdims), nd, levels)
         results = [scalars[ref][0] for ref in program.outputs]
-        return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, uses_err, self.inplace(node))
+        return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, self.inplace(node))
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""
@@ -191,11 +199,12 @@ def _leaf_level(v: Variable, nd: int) -> int:
     return PER_ROW if nd > 0 and v.type.shape[-1] == 1 else PER_ELEMENT
 
 
-def _inline(v: Variable) -> str | None:
-    """The literal of a constant that can be written into a loop (one element, exactly printable), else None."""
+def _inline(v: Variable) -> ScalarConst | None:
+    """A constant that a loop can read as a literal (one element, exactly printable), else None."""
     if not isinstance(v, Constant) or np.size(v.data) != 1:
         return None
-    return literal(np.asarray(v.data).reshape(()), v.type.dtype)
+    value = np.asarray(v.data, dtype=v.type.dtype).reshape(())[()]
+    return None if literal(value, v.type.dtype) is None else ScalarConst(value, v.type.dtype)
 
 
 def _label(index: int, node: Apply) -> str:

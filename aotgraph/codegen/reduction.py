@@ -13,92 +13,44 @@ like numpy's; all/any treat any non-zero (and NaN) as true.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from aotgraph.codegen.dtypes import CTYPE, SHORT, kind, unsigned_wide
-from aotgraph.codegen.scalar import helper_source
+from aotgraph.codegen.dtypes import CTYPE, SHORT, kind
+from aotgraph.codegen.scalar import render_scalar
+from aotgraph.graph.basic import Op
+from aotgraph.tensor.reduction import KINDS
 
 BLOCK = 2048  # elements per block: a loop's unit of work (and of threads' shares); 16 kB of float64
 LEAF = 128  # elements a reduction sums with 8 accumulators before combining pairwise
 
 
-@dataclass(frozen=True)
-class Reduction:
-    """One kind of reduction: its identity and how two partial results combine (per accumulator kind)."""
-
-    numpy_name: str  # for numpy's error message on an empty max/min
-
-    def identity(self, dtype: str) -> str:
-        return _IDENTITY[self.numpy_name](dtype)
-
-    def has_identity(self) -> bool:
-        return self.numpy_name not in ("maximum", "minimum")
-
-
-def _max_identity(dtype: str) -> str:
-    k = kind(dtype)
-    if k == "b":
-        return "0"
-    if k == "f":
-        return f"(-<{CTYPE[dtype]}>INFINITY)"
-    return f"(<{CTYPE[dtype]}>(-{int(np.iinfo(dtype).max)} - 1))" if k == "i" else "0"
-
-
-def _min_identity(dtype: str) -> str:
-    k = kind(dtype)
-    if k == "b":
-        return "1"
-    if k == "f":
-        return f"(<{CTYPE[dtype]}>INFINITY)"
-    if k == "u":
+def identity(kind_: str, dtype: str) -> str:
+    """The Cython literal an accumulator of reduction `kind_` in `dtype` starts from (its registration's value)."""
+    value = KINDS[kind_].start(dtype)
+    if kind(dtype) == "b" or value in (0, 1):
+        return str(int(value))
+    if kind(dtype) == "f":
+        return f"({'-' if value < 0 else ''}<{CTYPE[dtype]}>INFINITY)"
+    info = np.iinfo(dtype)
+    if value == info.min:
+        return f"(<{CTYPE[dtype]}>(-{int(info.max)} - 1))"
+    if kind(dtype) == "u":
         return f"(<{CTYPE[dtype]}>-1)"  # the largest value of an unsigned type
-    return f"(<{CTYPE[dtype]}>{int(np.iinfo(dtype).max)})"
-
-
-_IDENTITY = {
-    "add": lambda d: "0",
-    "multiply": lambda d: "1",
-    "maximum": _max_identity,
-    "minimum": _min_identity,
-    "logical_and": lambda d: "1",
-    "logical_or": lambda d: "0",
-}
-
-REDUCTIONS: dict[str, Reduction] = {
-    "sum": Reduction("add"),
-    "prod": Reduction("multiply"),
-    "max": Reduction("maximum"),
-    "min": Reduction("minimum"),
-    "all": Reduction("logical_and"),
-    "any": Reduction("logical_or"),
-}
+    return f"(<{CTYPE[dtype]}>{int(value)})"
 
 
 def combine(kind_: str, dtype: str, a: str, b: str, helpers: dict[str, str]) -> str:
-    """The Cython expression combining partial results `a` and `b` of reduction `kind_` in `dtype`."""
-    k = kind(dtype)
-    if kind_ in ("all", "min") and k == "b" or kind_ == "all":
-        return f"({a} & {b})"
-    if kind_ in ("any", "max") and k == "b" or kind_ == "any":
-        return f"({a} | {b})"
-    if kind_ in ("sum", "prod"):
-        symbol = "+" if kind_ == "sum" else "*"
-        if k in "iu":
-            u = unsigned_wide(dtype)
-            return f"<{CTYPE[dtype]}>(<{u}>{a} {symbol} <{u}>{b})"
-        if k == "b":
-            return f"({a} | {b})" if kind_ == "sum" else f"({a} & {b})"
-        return f"({a} {symbol} {b})"
-    name, source = helper_source(f"{kind_}_{'f' if k == 'f' else 'i'}", dtype)
-    helpers[name] = source
-    return f"{name}({a}, {b})"
+    """The Cython expression combining partial results `a` and `b` of reduction `kind_` in `dtype`: the scalar
+    rule of the elementwise op its registration names."""
+    op = Op(KINDS[kind_].combine)
+    ctx = render_scalar(op, None, [a, b], [dtype, dtype], dtype)
+    helpers.update(ctx.helpers)
+    return ctx.expr
 
 
 def value(kind_: str, value_expr: str, value_dtype: str, acc_dtype: str) -> str:
     """The element's contribution, in the accumulator dtype."""
-    if kind_ in ("all", "any"):
+    if KINDS[kind_].truth:
         return f"({value_expr} != 0)"
     if value_dtype == acc_dtype:
         return value_expr
@@ -193,15 +145,16 @@ _C_FLOAT = {"float64": ("double", "long long", "f64"), "float32": ("float", "int
 def block_helper(kind_: str, dtype: str, helpers: dict[str, str]) -> str:
     """The function reducing n consecutive accumulator values (not for float sums and products: see loops.py)."""
     S = SHORT[dtype]
-    if kind_ in ("max", "min") and kind(dtype) == "f":
+    extremum = KINDS[kind_].combine
+    if extremum in ("maximum", "minimum") and kind(dtype) == "f":
         T, L, _ = _C_FLOAT[dtype]
-        init = "-INFINITY" if kind_ == "max" else "INFINITY"
+        init = "-INFINITY" if extremum == "maximum" else "INFINITY"
         name = f"ag_blk_{kind_}_{S}"
         helpers[name] = _BLOCK_MAXMIN_C.format(T=T, L=L, K=kind_, S=S, INIT=init,
-                                               OP=">" if kind_ == "max" else "<").strip("\n")
+                                               OP=">" if extremum == "maximum" else "<").strip("\n")
         return name
     name = f"_blk_{kind_}_{S}"
-    helpers[name] = _BLOCK_LOOP.format(T=CTYPE[dtype], S=S, K=kind_, I=REDUCTIONS[kind_].identity(dtype),
+    helpers[name] = _BLOCK_LOOP.format(T=CTYPE[dtype], S=S, K=kind_, I=identity(kind_, dtype),
                                        C=combine(kind_, dtype, "r", "a[i]", helpers)).strip("\n")
     return name
 
@@ -209,7 +162,7 @@ def block_helper(kind_: str, dtype: str, helpers: dict[str, str]) -> str:
 def cascade_helpers(kind_: str, dtype: str, helpers: dict[str, str]) -> tuple[str, str, str]:
     """(push, total, reduce-array) helper names for pairwise combination of partial results."""
     T, S = CTYPE[dtype], SHORT[dtype]
-    source = _CASCADE.format(T=T, S=S, K=kind_, I=REDUCTIONS[kind_].identity(dtype),
+    source = _CASCADE.format(T=T, S=S, K=kind_, I=identity(kind_, dtype),
                              CV=combine(kind_, dtype, "stack[k]", "v", helpers),
                              CA=combine(kind_, dtype, "stack[k]", "acc", helpers)).strip("\n")
     helpers[f"_push_{kind_}_{S}"] = source

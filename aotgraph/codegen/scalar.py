@@ -20,6 +20,7 @@ import numpy as np
 
 from aotgraph.codegen.dtypes import CTYPE, SHORT, kind, unsigned_wide
 from aotgraph.graph.basic import Op
+from aotgraph.graph.rules import RULES
 
 # ---- helper functions (inline Cython), specialised per dtype -------------------------------------------
 
@@ -200,12 +201,15 @@ def _wrap(c: ScalarCtx, symbol: str) -> str:
     return f"<{CTYPE[c.out]}>(<{u}>{a} {symbol} <{u}>{b})"
 
 
-def _math(name64: str, name32: str) -> Callable[[ScalarCtx], str]:
-    def rule(c: ScalarCtx) -> str:
-        fn = name32 if c.out == "float32" else name64
-        return f"{fn}({c.args[0]})"
+def c_function(op_name: str, dtype: str) -> str:
+    """The C math library function an op's registration names, in its float32 variant for float32."""
+    name = RULES[op_name].elemwise.c_function
+    return name + "f" if dtype == "float32" else name
 
-    return rule
+
+def _call_c_function(c: ScalarCtx) -> str:
+    """The rule of every op computed by a C math function (its registration's `c_function`)."""
+    return f"{c_function(c.op.name, c.out)}({', '.join(c.args)})"
 
 
 def _integral_identity(float_rule: Callable[[ScalarCtx], str]) -> Callable[[ScalarCtx], str]:
@@ -247,8 +251,7 @@ def _by_kind(helper_prefix: str):
 
 def _pow(c):
     if c.k == "f":
-        fn = "powf" if c.out == "float32" else "pow"
-        return f"{fn}({c.args[0]}, {c.args[1]})"
+        return _call_c_function(c)
     c.uses_err = True
     return f"{c.helper('pow_' + c.k, c.out)}({c.args[0]}, {c.args[1]}, &err)"
 
@@ -264,7 +267,7 @@ def _abs(c):
     if c.k == "i":
         return f"(<{CTYPE[c.out]}>(-<{unsigned_wide(c.out)}>{a}) if {a} < 0 else {a})"
     if c.k == "f":
-        return f"{'fabsf' if c.out == 'float32' else 'fabs'}({a})"
+        return _call_c_function(c)
     return a
 
 
@@ -384,6 +387,7 @@ def _float_helper(key):
     return rule
 
 
+# the ops whose rule is more than a call of their registration's C function
 ELEMWISE: dict[str, Callable[[ScalarCtx], str]] = {
     "add": _add,
     "sub": lambda c: _arith(c, "-"),
@@ -407,29 +411,54 @@ ELEMWISE: dict[str, Callable[[ScalarCtx], str]] = {
     "or_": _bitwise("|"),
     "xor": _bitwise("^"),
     "invert": _invert,
-    "exp": _math("exp", "expf"),
-    "log": _math("log", "logf"),
-    "log1p": _math("log1p", "log1pf"),
-    "expm1": _math("expm1", "expm1f"),
-    "sqrt": _math("sqrt", "sqrtf"),
-    "sin": _math("sin", "sinf"),
-    "cos": _math("cos", "cosf"),
-    "tan": _math("tan", "tanf"),
-    "tanh": _math("tanh", "tanhf"),
-    "arctan": _math("atan", "atanf"),
-    "erf": _math("erf", "erff"),
     "sigmoid": _float_helper("sigmoid_f"),
     "softplus": _float_helper("softplus_f"),
     "sign": _sign,
-    "floor": _integral_identity(_math("floor", "floorf")),
-    "ceil": _integral_identity(_math("ceil", "ceilf")),
-    "round": _integral_identity(_math("rint", "rintf")),  # half to even, like numpy
+    "floor": _integral_identity(_call_c_function),
+    "ceil": _integral_identity(_call_c_function),
+    "round": _integral_identity(_call_c_function),
     "relu": _relu,
     "switch": _switch,
     "clip": _clip,
     "cast": _cast,
     "second": lambda c: c.args[1],  # b broadcast against a: a only gives the shape
 }
+
+
+
+def scalar_rules() -> dict[str, Callable[[ScalarCtx], str]]:
+    """Every elementwise op this backend renders: ELEMWISE, and each op registered with a C function."""
+    rules = {name: _call_c_function for name, r in RULES.items() if r.elemwise is not None and r.elemwise.c_function}
+    rules.update(ELEMWISE)
+    return rules
+
+
+def calls_vector_math(op_name: str) -> bool:
+    """Whether a loop computing op `op_name` calls vectorizable math functions (its registration says so)."""
+    return RULES[op_name].elemwise.vector_math
+
+
+def math_cimports() -> list[str]:
+    """The names the module cimports from libc.math: every C function a rule or a helper calls."""
+    names = {"INFINITY"} | {name for fns in _FLOAT_FNS.values() for name in fns.values()}
+    for r in RULES.values():
+        if r.elemwise is not None and r.elemwise.c_function:
+            names |= {r.elemwise.c_function, r.elemwise.c_function + "f"}
+    return sorted(names)
+
+
+def vector_math_declarations() -> list[str]:
+    """C declarations of the vector variants of the vectorizable C functions (glibc's libmvec: with them gcc
+    vectorizes the loops calling them), unary functions first."""
+    infos = sorted((r.elemwise for r in RULES.values() if r.elemwise is not None and r.elemwise.vector_math
+                    and r.elemwise.c_function), key=lambda info: info.nin)
+    lines = []
+    for info in infos:
+        for ctype, name in (("double", info.c_function), ("float", info.c_function + "f")):
+            params = ", ".join([ctype] * info.nin)
+            lines += ["#pragma omp declare simd notinbranch", f"extern {ctype} {name}({params});"]
+    return lines
+
 
 # ops whose numpy reference is not a ufunc: operand dtypes of the loop, given (input dtypes, output dtype)
 _LOOP_RULES: dict[str, Callable[[list[str], str], list[str]]] = {
@@ -454,7 +483,7 @@ def loop_dtypes(op: Op, fn, in_dtypes: list[str], out_dtype: str) -> list[str]:
 def render_scalar(op: Op, fn, args: list[str], in_dtypes: list[str], out_dtype: str) -> ScalarCtx:
     """The context of one node, with `ctx.expr` set to its Cython expression."""
     try:
-        rule = ELEMWISE[op.name]
+        rule = scalar_rules()[op.name]
     except KeyError:
         raise NotImplementedError(f"the Cython backend has no rule for elementwise op {op.name!r}") from None
     types = loop_dtypes(op, fn, in_dtypes, out_dtype)

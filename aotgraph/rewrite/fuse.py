@@ -37,15 +37,9 @@ from aotgraph.graph.basic import Apply, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite.engine import run_pass, same_or_finer
 from aotgraph.tensor.fused import ScalarProgram, fused_op
-from aotgraph.tensor.reduction import reduced_count
+from aotgraph.tensor.reduction import KINDS, reduced_count
 from aotgraph.tensor.shape_ops import dimshuffle, second
 
-# ops costing tens of cycles per element: worth recomputing per element of a larger loop only when hoisted
-EXPENSIVE = frozenset({
-    "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "arctan", "erf", "sigmoid", "softplus", "pow",
-    "floor_div", "mod",
-})
-REDUCE_KINDS = frozenset({"sum", "prod", "max", "min", "all", "any"})
 MAX_STATEMENTS = 512  # a loop body larger than this starts a new region (compile time grows with the body)
 _MAX_SEARCH = 4000  # nodes a dependency search visits before it gives up (and answers "may depend")
 
@@ -67,6 +61,13 @@ def fuse(outputs: Sequence[Variable]) -> list[Variable]:
 
 def is_elemwise(node: Apply) -> bool:
     return rule_of(node.op).elemwise is not None
+
+
+def expensive(node: Apply) -> bool:
+    """An elementwise op costing tens of cycles per element (its registration says so): worth recomputing per
+    element of a larger loop only when hoisted."""
+    info = rule_of(node.op).elemwise
+    return info is not None and info.expensive
 
 
 # ---- 1. elementwise forms ----------------------------------------------------------------------------------
@@ -153,14 +154,14 @@ def fits(node: Apply, loop) -> bool:
     out = node.outputs[0].type
     if _pattern(out, loop.ndim) == loop.broadcastable:
         return True
-    if node.op.name not in EXPENSIVE:
+    if not expensive(node):
         return True
     return out.ndim == 0 or out.shape[-1] == 1 or loop.shape[-1] == 1  # hoisted out of the innermost loop
 
 
 def _reduction_root(node: Apply, clients: dict[int, list[int]], results: set[int], index: int) -> bool:
     """A reduce whose operand is computed, for it alone, by an elementwise node: fused with that region."""
-    if node.op.name != "reduce" or node.op.kind not in REDUCE_KINDS or not node.op.axis:
+    if node.op.name != "reduce" or node.op.kind not in KINDS or not node.op.axis:
         return False
     x = node.inputs[0]
     if x.owner is None or not is_elemwise(x.owner) or id(x) in results:
@@ -211,7 +212,7 @@ def _regions_to_join(node: Apply, users: list[int], regions_of: dict[int, list[R
 def duplicable(node: Apply) -> bool:
     """Cheap to compute again in every loop that reads it (instead of storing it once and reading it back):
     a cheap op reading at most one array (x + 1, -y, dot(x, w) + b)."""
-    return node.op.name not in EXPENSIVE and sum(1 for v in node.inputs if v.type.ndim > 0) <= 1
+    return not expensive(node) and sum(1 for v in node.inputs if v.type.ndim > 0) <= 1
 
 
 # ---- 3. sibling regions share one loop ------------------------------------------------------------------

@@ -29,11 +29,19 @@ from aotgraph.tensor.type import TensorType
 
 @dataclass(frozen=True)
 class ElemwiseInfo:
-    """What fusion and code generation need to know about an elementwise op."""
+    """What fusion and code generation need to know about an elementwise op: read by passes and backends,
+    so that no other module keeps a list of op names."""
 
     nin: int
     fn: Callable  # the numpy reference on arrays
     params: tuple = ()  # names of op parameters passed to fn as keywords (e.g. cast's dtype)
+    # costs tens of cycles per element: fusion recomputes it per element of a larger loop only when hoisted
+    expensive: bool = False
+    # the C math library function computing it on floats (float64's name; float32's adds "f"), if one does
+    c_function: str = ""
+    # loops computing it call math functions that have vector variants (glibc's libmvec): the loop emitter
+    # arranges such loops so that gcc vectorizes them, and the C function's vector variant is declared
+    vector_math: bool = False
 
 
 _VALUE_BASED = int(np.__version__.split(".")[0]) < 2  # numpy 1.x: legacy value-based promotion of 0-d arrays
@@ -106,9 +114,14 @@ def _params(op: Op, info: ElemwiseInfo) -> tuple:
     return tuple((k, op.params[k]) for k in info.params)
 
 
-def elemwise(name: str, fn: Callable, nin: int, grad: Callable | None = None, params: tuple = ()):
-    """Register elementwise op `name` and return the user-facing function that builds it."""
-    register(name, OpRule(infer=_infer, perform=_perform, grad=grad, elemwise=ElemwiseInfo(nin, fn, params)))
+def elemwise(name: str, fn: Callable, nin: int, grad: Callable | None = None, params: tuple = (), *,
+             expensive: bool = False, c_function: str = "", vector_math: bool = False):
+    """Register elementwise op `name` and return the user-facing function that builds it.
+
+    A `c_function` with `vector_math` is one of the C library's vectorizable functions: expensive by nature.
+    """
+    info = ElemwiseInfo(nin, fn, params, expensive or vector_math, c_function, vector_math)
+    register(name, OpRule(infer=_infer, perform=_perform, grad=grad, elemwise=info))
 
     def build(*inputs, **op_params):
         if len(inputs) != nin:

@@ -52,14 +52,15 @@ add = elemwise("add", np.add, 2, _g(lambda x, y, z, gz: [gz, gz]))
 sub = elemwise("sub", np.subtract, 2, _g(lambda x, y, z, gz: [gz, -gz]))
 mul = elemwise("mul", np.multiply, 2, _g(lambda x, y, z, gz: [gz * y, gz * x]))
 true_div = elemwise("true_div", np.true_divide, 2, _g(lambda x, y, z, gz: [gz / y, -gz * z / y]))
-floor_div = elemwise("floor_div", np.floor_divide, 2, _g(lambda x, y, z, gz: [None, None]))
-mod = elemwise("mod", np.remainder, 2, _g(lambda x, y, z, gz: [gz, -gz * floor_div(x, y)]))
+floor_div = elemwise("floor_div", np.floor_divide, 2, _g(lambda x, y, z, gz: [None, None]), expensive=True)
+mod = elemwise("mod", np.remainder, 2, _g(lambda x, y, z, gz: [gz, -gz * floor_div(x, y)]), expensive=True)
 pow = elemwise(
     "pow", np.power, 2,
     _g(lambda x, y, z, gz: [gz * y * pow(x, y - 1), gz * z * log(switch(eq(x, 0), 1, x))]),
+    c_function="pow", vector_math=True,
 )
 neg = elemwise("neg", np.negative, 1, _g(lambda x, z, gz: [-gz]))
-abs = elemwise("abs", np.abs, 1, _g(lambda x, z, gz: [gz * sign(x)]))
+abs = elemwise("abs", np.abs, 1, _g(lambda x, z, gz: [gz * sign(x)]), c_function="fabs")
 sqr = elemwise("sqr", np.square, 1, _g(lambda x, z, gz: [gz * 2 * x]))
 maximum = elemwise(
     "maximum", np.maximum, 2, _g(lambda x, y, z, gz: [gz * ge(x, y), gz * lt(x, y)])
@@ -83,28 +84,49 @@ invert = elemwise("invert", np.invert, 1, _g(lambda x, z, gz: [None]))
 bitwise_and, bitwise_or, bitwise_xor, bitwise_not = and_, or_, xor, invert
 
 # ---- transcendental ---------------------------------------------------------------------------
-exp = elemwise("exp", np.exp, 1, _g(lambda x, z, gz: [gz * z]))
-log = elemwise("log", np.log, 1, _g(lambda x, z, gz: [gz / x]))
-log1p = elemwise("log1p", np.log1p, 1, _g(lambda x, z, gz: [gz / (1 + x)]))
-expm1 = elemwise("expm1", np.expm1, 1, _g(lambda x, z, gz: [gz * (z + 1)]))
-sqrt = elemwise("sqrt", np.sqrt, 1, _g(lambda x, z, gz: [gz * 0.5 / z]))
-sin = elemwise("sin", np.sin, 1, _g(lambda x, z, gz: [gz * cos(x)]))
-cos = elemwise("cos", np.cos, 1, _g(lambda x, z, gz: [-gz * sin(x)]))
-tan = elemwise("tan", np.tan, 1, _g(lambda x, z, gz: [gz * (1 + sqr(z))]))
-tanh = elemwise("tanh", np.tanh, 1, _g(lambda x, z, gz: [gz * (1 - sqr(z))]))
-arctan = elemwise("arctan", np.arctan, 1, _g(lambda x, z, gz: [gz / (1 + sqr(x))]))
-sigmoid = elemwise("sigmoid", _sigmoid_np, 1, _g(lambda x, z, gz: [gz * z * (1 - z)]))
-softplus = elemwise("softplus", _softplus_np, 1, _g(lambda x, z, gz: [gz * sigmoid(x)]))
+exp = elemwise("exp", np.exp, 1, _g(lambda x, z, gz: [gz * z]), c_function="exp", vector_math=True)
+log = elemwise("log", np.log, 1, _g(lambda x, z, gz: [gz / x]), c_function="log", vector_math=True)
+log1p = elemwise("log1p", np.log1p, 1, _g(lambda x, z, gz: [gz / (1 + x)]), c_function="log1p", vector_math=True)
+expm1 = elemwise("expm1", np.expm1, 1, _g(lambda x, z, gz: [gz * (z + 1)]), c_function="expm1", vector_math=True)
+sqrt = elemwise("sqrt", np.sqrt, 1, _g(lambda x, z, gz: [gz * 0.5 / z]), c_function="sqrt")
+sin = elemwise("sin", np.sin, 1, _g(lambda x, z, gz: [gz * cos(x)]), c_function="sin", vector_math=True)
+cos = elemwise("cos", np.cos, 1, _g(lambda x, z, gz: [-gz * sin(x)]), c_function="cos", vector_math=True)
+tan = elemwise("tan", np.tan, 1, _g(lambda x, z, gz: [gz * (1 + sqr(z))]), c_function="tan", vector_math=True)
+tanh = elemwise("tanh", np.tanh, 1, _g(lambda x, z, gz: [gz * (1 - sqr(z))]), c_function="tanh", vector_math=True)
+arctan = elemwise("arctan", np.arctan, 1, _g(lambda x, z, gz: [gz / (1 + sqr(x))]), c_function="atan",
+                  vector_math=True)
+arcsin = elemwise("arcsin", np.arcsin, 1, _g(lambda x, z, gz: [gz / sqrt(1 - sqr(x))]), c_function="asin",
+                  vector_math=True)
+arccos = elemwise("arccos", np.arccos, 1, _g(lambda x, z, gz: [-gz / sqrt(1 - sqr(x))]), c_function="acos",
+                  vector_math=True)
+sinh = elemwise("sinh", np.sinh, 1, _g(lambda x, z, gz: [gz * cosh(x)]), c_function="sinh", vector_math=True)
+cosh = elemwise("cosh", np.cosh, 1, _g(lambda x, z, gz: [gz * sinh(x)]), c_function="cosh", vector_math=True)
+arcsinh = elemwise("arcsinh", np.arcsinh, 1, _g(lambda x, z, gz: [gz / sqrt(sqr(x) + 1)]), c_function="asinh",
+                   vector_math=True)
+arccosh = elemwise("arccosh", np.arccosh, 1, _g(lambda x, z, gz: [gz / sqrt(sqr(x) - 1)]), c_function="acosh",
+                   vector_math=True)
+arctanh = elemwise("arctanh", np.arctanh, 1, _g(lambda x, z, gz: [gz / (1 - sqr(x))]), c_function="atanh",
+                   vector_math=True)
+log2 = elemwise("log2", np.log2, 1, _g(lambda x, z, gz: [gz / (x * _pymath.log(2))]), c_function="log2",
+                vector_math=True)
+log10 = elemwise("log10", np.log10, 1, _g(lambda x, z, gz: [gz / (x * _pymath.log(10))]), c_function="log10",
+                 vector_math=True)
+exp2 = elemwise("exp2", np.exp2, 1, _g(lambda x, z, gz: [gz * z * _pymath.log(2)]), c_function="exp2",
+                vector_math=True)
+# rendered by helpers calling exp and log1p
+sigmoid = elemwise("sigmoid", _sigmoid_np, 1, _g(lambda x, z, gz: [gz * z * (1 - z)]), vector_math=True)
+softplus = elemwise("softplus", _softplus_np, 1, _g(lambda x, z, gz: [gz * sigmoid(x)]), vector_math=True)
 erf = elemwise(
-    "erf", _erf_np, 1, _g(lambda x, z, gz: [gz * (2 / _pymath.sqrt(_pymath.pi)) * exp(-sqr(x))])
+    "erf", _erf_np, 1, _g(lambda x, z, gz: [gz * (2 / _pymath.sqrt(_pymath.pi)) * exp(-sqr(x))]),
+    c_function="erf", vector_math=True,
 )
 
 # ---- piecewise --------------------------------------------------------------------------------
 _zero_grad1 = _g(lambda x, z, gz: [None])
 sign = elemwise("sign", _sign_np, 1, _zero_grad1)
-floor = elemwise("floor", np.floor, 1, _zero_grad1)
-ceil = elemwise("ceil", np.ceil, 1, _zero_grad1)
-round = elemwise("round", np.round, 1, _zero_grad1)
+floor = elemwise("floor", np.floor, 1, _zero_grad1, c_function="floor")
+ceil = elemwise("ceil", np.ceil, 1, _zero_grad1, c_function="ceil")
+round = elemwise("round", np.round, 1, _zero_grad1, c_function="rint")  # half to even, like numpy
 relu = elemwise("relu", lambda x: np.maximum(x, np.zeros((), np.asarray(x).dtype)), 1,
                 _g(lambda x, z, gz: [gz * gt(x, 0)]))
 switch = elemwise(

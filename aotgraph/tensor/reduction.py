@@ -86,11 +86,32 @@ def _arity(op: Op, types: list, n: int) -> None:
 
 @dataclass(frozen=True)
 class ReduceKind:
-    """One kind of `reduce`: its numpy reference and its gradient rule grad(op, x, z, gz) -> gx."""
+    """One kind of `reduce`: its numpy reference, its gradient rule grad(op, x, z, gz) -> gx, and what a backend
+    needs to compute it: the ufunc it is numpy's reduction of, the elementwise op combining two partial results."""
 
     fn: Callable
     grad: Callable | None
+    ufunc: np.ufunc  # numpy's name (for its error on an empty max/min) and identity (None: an empty one fails)
+    combine: str  # the elementwise op combining two partial results in the accumulator dtype
     accumulates: bool = False  # takes a dtype (sum, prod)
+    pairwise: bool = False  # floats are combined pairwise, as numpy's add/multiply reductions do
+    truth: bool = False  # reduces the truth of its operand's elements (all, any)
+
+    @property
+    def has_identity(self) -> bool:
+        return self.ufunc.identity is not None
+
+    def start(self, dtype: str):
+        """The value an accumulator of `dtype` starts from: the identity, or for max/min the type's extreme."""
+        if self.has_identity:
+            return np.asarray(self.ufunc.identity).astype(dtype)[()]
+        lowest = self.ufunc is np.maximum
+        if np.dtype(dtype).kind == "b":
+            return np.bool_(not lowest)
+        if np.dtype(dtype).kind == "f":
+            return np.asarray(-np.inf if lowest else np.inf, dtype)[()]
+        info = np.iinfo(dtype)
+        return np.asarray(info.min if lowest else info.max, dtype)[()]
 
 
 KINDS: dict[str, ReduceKind] = {}
@@ -161,12 +182,13 @@ def _extremum_grad(op, x, z, gz):
     return unreduce(gz, x, op.axis, op.keepdims) * eq(x, unreduce(z, x, op.axis, op.keepdims))
 
 
-KINDS["sum"] = ReduceKind(np.sum, _sum_grad, accumulates=True)
-KINDS["prod"] = ReduceKind(np.prod, _prod_grad, accumulates=True)
-KINDS["max"] = ReduceKind(np.max, _extremum_grad)
-KINDS["min"] = ReduceKind(np.min, _extremum_grad)
-KINDS["all"] = ReduceKind(np.all, None)
-KINDS["any"] = ReduceKind(np.any, None)
+KINDS["sum"] = ReduceKind(np.sum, _sum_grad, np.add, "add", accumulates=True, pairwise=True)
+KINDS["prod"] = ReduceKind(np.prod, _prod_grad, np.multiply, "mul", accumulates=True, pairwise=True)
+KINDS["max"] = ReduceKind(np.max, _extremum_grad, np.maximum, "maximum")
+KINDS["min"] = ReduceKind(np.min, _extremum_grad, np.minimum, "minimum")
+# on the bool accumulators of all/any, minimum is logical and, maximum logical or
+KINDS["all"] = ReduceKind(np.all, None, np.logical_and, "minimum", truth=True)
+KINDS["any"] = ReduceKind(np.any, None, np.logical_or, "maximum", truth=True)
 
 
 def sum(x, axis=None, keepdims=False, dtype=None):  # noqa: A001 - numpy's name

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from cgcases import assert_same
+from opspecs import SPECS
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -46,6 +47,13 @@ def _elemwise_cases():
     t3, r3 = at.dtensor3("t3"), at.tensor("float64", (1, 1, None), name="r3")
     cases["rank3"] = ([t3, r3], [at.sin(t3) * r3 + t3 / (1 + r3 * r3)],
                       [_vals("float64", (3, 4, 5), 10), _vals("float64", (1, 1, 5), 11)])
+    # every float function of tests/opspecs.py on its domain, through the chunked loops that call the C
+    # library's vector variants (1003 elements: full chunks and a padded one)
+    specs = [spec for spec in SPECS if spec.float_function]
+    for d in ("float64", "float32"):
+        xs = [at.tensor(d, (None,), name=spec.name) for spec in specs]
+        cases[f"float_functions_{d}"] = (xs, [getattr(at, spec.name)(x) for spec, x in zip(specs, xs)],
+                                         [spec.values(d, (1003,), seed=12) for spec in specs])
     return cases
 
 
