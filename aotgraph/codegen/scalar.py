@@ -447,15 +447,20 @@ def math_cimports() -> list[str]:
     return sorted(names)
 
 
+def vector_math_functions() -> tuple[tuple[str, int], ...]:
+    """(float64 name, arity) of every C function an op's registration names as vectorizable, unary ones first:
+    what modules declare with vector variants (and the toolchain's probe checks the C library has)."""
+    infos = [r.elemwise for r in RULES.values() if r.elemwise is not None and r.elemwise.vector_math]
+    return tuple(sorted(((info.c_function, info.nin) for info in infos if info.c_function), key=lambda f: f[1]))
+
+
 def vector_math_declarations() -> list[str]:
     """C declarations of the vector variants of the vectorizable C functions (glibc's libmvec: with them gcc
-    vectorizes the loops calling them), unary functions first."""
-    infos = sorted((r.elemwise for r in RULES.values() if r.elemwise is not None and r.elemwise.vector_math
-                    and r.elemwise.c_function), key=lambda info: info.nin)
+    vectorizes the loops calling them)."""
     lines = []
-    for info in infos:
-        for ctype, name in (("double", info.c_function), ("float", info.c_function + "f")):
-            params = ", ".join([ctype] * info.nin)
+    for function, nin in vector_math_functions():
+        for ctype, name in (("double", function), ("float", function + "f")):
+            params = ", ".join([ctype] * nin)
             lines += ["#pragma omp declare simd notinbranch", f"extern {ctype} {name}({params});"]
     return lines
 
