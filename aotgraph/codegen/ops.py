@@ -79,10 +79,6 @@ def call(ins: list[Buffer], outs: list[Buffer], *lines: str, helpers: tuple = ()
     return CallStep(list(ins), list(outs), list(lines), {name: HELPERS[name].strip("\n") for name in helpers})
 
 
-def _names(buffers: list[Buffer]) -> str:
-    return ", ".join(b.name for b in buffers)
-
-
 _REDUCE_FNS = {"sum": "np.sum", "prod": "np.prod", "max": "np.max", "min": "np.min", "all": "np.all",
                "any": "np.any"}
 
