@@ -308,7 +308,7 @@ def test_updates_with_in_place_intermediates(mod):
 
 def test_in_process_fast_run_shows_fusion_and_follows_config_threads():
     """debugprint of a FAST_RUN function shows its fused nodes; ag.config.num_threads reaches its module."""
-    from aotgraph.codegen import loader
+    from aotgraph.toolchain import loader
 
     x, y = at.dvectors("x", "y")
     f = ag.function([x, y], at.sum((x - y) ** 2), mode="FAST_RUN")
