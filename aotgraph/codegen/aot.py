@@ -18,9 +18,10 @@ import numpy as np
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_template
 from aotgraph.codegen.runtime_source import AST_LOCK, runtime_names
+from aotgraph.codegen.scalar import vector_math_functions
 from aotgraph.rewrite import optimize_spec
 from aotgraph.runtime import Function
-from aotgraph.toolchain import build_wheel, check_module_name, install_dir
+from aotgraph.toolchain import BuildOptions, build_wheel, check_module_name, install_dir
 
 DATA_FILE = "aotgraph_data.npz"
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
@@ -61,7 +62,8 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     check_module_name(module_name)
     functions = _normalize(spec)
     source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
-    path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math)
+    options = BuildOptions(native, openmp, vector_math, vector_math_functions() if vector_math else ())
+    path = install_dir(module_name, source, data, output_dir, options)
     wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
     return BuildResult(module_name, path, wheel_path)
 

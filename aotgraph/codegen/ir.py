@@ -41,7 +41,7 @@ class ScalarConst:
     dtype: str
 
     def __str__(self) -> str:
-        return f"{self.value!r}"
+        return repr(self.value.item())
 
 
 # an operand of a statement: the name of a scalar (`a<k>`: leaf k's current element, `t<j>`: statement j's

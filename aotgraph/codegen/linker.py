@@ -14,14 +14,19 @@ from __future__ import annotations
 
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module
+from aotgraph.codegen.scalar import vector_math_functions
 from aotgraph.toolchain.loader import build_and_import
+from aotgraph.toolchain.options import BuildOptions
 
-# How in-process modules are built (DebugMode builds its per-node kernels the same way). vector_math: libmvec's
-# vector exp/sin/... round differently (by an ulp or so) from the scalar functions; loops calling them send
-# every element through one vectorized compute loop, a chunk of 64 at a time (codegen/loops.py `chunked`), so a
-# result does not depend on buffer alignment, on the operands' layout, on writing in place or on the number of
-# threads: the same call gives the same bits every time (tests/codegen/test_codegen_fusion.py).
-BUILD_OPTIONS = dict(native=True, openmp=True, vector_math=True)
+
+def in_process_options() -> BuildOptions:
+    """How in-process modules are built (DebugMode builds its per-node kernels the same way): for this CPU, with
+    OpenMP, and with vector math. libmvec's vector exp/sin/... round differently (by an ulp or so) from the scalar
+    functions; loops calling them send every element through one vectorized compute loop, a chunk of 64 at a
+    time (codegen/loops.py `chunked`), so a result does not depend on buffer alignment, on the operands' layout,
+    on writing in place or on the number of threads: the same call gives the same bits every time
+    (tests/codegen/test_codegen_fusion.py)."""
+    return BuildOptions(native=True, openmp=True, vector_math=True, vector_functions=vector_math_functions())
 
 
 def make_thunk(spec, label: str):
@@ -30,7 +35,7 @@ def make_thunk(spec, label: str):
 
 def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph function (in-process build).") -> list:
     """The kernel objects of `specs` (optimized FunctionSpecs, or objects with `graph_inputs` and `results`),
-    all from one module built through the cache with BUILD_OPTIONS."""
+    all from one module built through the cache with `in_process_options()`."""
     kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
-    module = build_and_import(render_module(kernels, runtime=False, title=title), **BUILD_OPTIONS)
+    module = build_and_import(render_module(kernels, runtime=False, title=title), in_process_options())
     return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]

@@ -47,8 +47,9 @@ from aotgraph.tensor.reduction import KINDS
 
 IND = "    "
 CHUNK = 64  # elements of a loop calling vector math functions go through one compute loop CHUNK at a time
-HEAD = ("(cnp.npy_intp u0, cnp.npy_intp u1, cnp.npy_intp* dims, char** base, cnp.npy_intp* st, char** outs) "
-        "noexcept nogil:")
+# the parameters of every loop kernel: its range of units, the loop shape, operand pointers and strides, outputs
+KERNEL_SIGNATURE = ("(cnp.npy_intp u0, cnp.npy_intp u1, cnp.npy_intp* dims, char** base, cnp.npy_intp* st, "
+                    "char** outs) noexcept nogil:")
 POW_ERROR = 'raise ValueError("Integers to negative integer powers are not allowed.")'
 
 
@@ -272,7 +273,7 @@ def _elemwise_kernel(fname: str, loop: _Loop) -> list[str]:
         store = [f"o{m}[i] = {operand_text(r)}" for m, r in enumerate(body.results)]
         per_segment += loop.versions(_loop_over("start", "stop", loop.element(True) + store),
                                      _loop_over("start", "stop", loop.element(False) + store))
-    return [f"cdef int {fname}{HEAD}"] + indent(decls + loop.segments(per_segment))
+    return [f"cdef int {fname}{KERNEL_SIGNATURE}"] + indent(decls + loop.segments(per_segment))
 
 
 def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
@@ -432,7 +433,7 @@ def render_reduce(fname: str, body: ReduceStep, helpers: dict[str, str]) -> list
 
 def _full_kernel(fname: str, loop: _Reduce) -> list[str]:
     decls = loop.kernel_decls() + [f"cdef {loop.cacc}* parts = <{loop.cacc}*>outs[0]"] + loop.reduce_decls()
-    return [f"cdef int {fname}{HEAD}"] + indent(decls + loop.segments(loop.segment() + ["parts[u] = seg"]))
+    return [f"cdef int {fname}{KERNEL_SIGNATURE}"] + indent(decls + loop.segments(loop.segment() + ["parts[u] = seg"]))
 
 
 def _decompose(index: str, axes: list[int]) -> list[str]:
@@ -482,7 +483,7 @@ def _partial_kernel(fname: str, loop: _Reduce) -> list[str]:
         per_unit += _loop_over("start", "stop", [f"o[i] = {loop.identity()}"])
         per_unit += ["for ro in range(nro):"] + indent(each_row + loop.row_code() + rows)
     code = loop.once_code() + [f"unit = {loop.unit_test()}", "for u in range(u0, u1):"] + indent(per_unit)
-    return [f"cdef int {fname}{HEAD}"] + indent(decls + code + ["return err"])
+    return [f"cdef int {fname}{KERNEL_SIGNATURE}"] + indent(decls + code + ["return err"])
 
 
 def _reduce_outputs(loop: _Reduce) -> tuple[int, list[str]]:

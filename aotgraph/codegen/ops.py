@@ -17,6 +17,7 @@ from collections.abc import Callable
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import Buffer, CallStep
 from aotgraph.codegen.loops import tuple_literal
+from aotgraph.tensor.reduction import KINDS
 
 OPS: dict[str, Callable] = {}
 
@@ -79,19 +80,12 @@ def call(ins: list[Buffer], outs: list[Buffer], *lines: str, helpers: tuple = ()
     return CallStep(list(ins), list(outs), list(lines), {name: HELPERS[name].strip("\n") for name in helpers})
 
 
-def _names(buffers: list[Buffer]) -> str:
-    return ", ".join(b.name for b in buffers)
-
-
-_REDUCE_FNS = {"sum": "np.sum", "prod": "np.prod", "max": "np.max", "min": "np.min", "all": "np.all",
-               "any": "np.any"}
-
-
 @rule("reduce")
 def _reduce(node, ins, outs):
     op, (x,), (z,) = node.op, ins, outs
     dtype = f", dtype={op.dtype!r}" if op.dtype is not None else ""
-    return call(ins, outs, f"{z.name} = {_REDUCE_FNS[op.kind]}({x.name}, axis={op.axis!r}, "
+    numpy_fn = f"np.{KINDS[op.kind].fn.__name__}"  # the kind's numpy reference, e.g. np.sum
+    return call(ins, outs, f"{z.name} = {numpy_fn}({x.name}, axis={op.axis!r}, "
                            f"keepdims={op.keepdims!r}{dtype})")
 
 

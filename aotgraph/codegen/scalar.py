@@ -189,7 +189,7 @@ class ScalarCtx:
         return name
 
     @property
-    def k(self) -> str:
+    def operand_kind(self) -> str:
         """Kind of the first operand's loop dtype: 'b', 'i', 'u' or 'f'."""
         return kind(self.types[0])
 
@@ -225,15 +225,15 @@ def _integral_identity(float_rule: Callable[[ScalarCtx], str]) -> Callable[[Scal
 
 
 def _add(c):
-    return f"({c.args[0]} | {c.args[1]})" if c.k == "b" else _arith(c, "+")
+    return f"({c.args[0]} | {c.args[1]})" if c.operand_kind == "b" else _arith(c, "+")
 
 
 def _mul(c):
-    return f"({c.args[0]} & {c.args[1]})" if c.k == "b" else _arith(c, "*")
+    return f"({c.args[0]} & {c.args[1]})" if c.operand_kind == "b" else _arith(c, "*")
 
 
 def _arith(c, symbol):
-    if c.k in "iu":
+    if c.operand_kind in "iu":
         return _wrap(c, symbol)
     return f"({c.args[0]} {symbol} {c.args[1]})"
 
@@ -244,38 +244,38 @@ def _true_div(c):
 
 def _by_kind(helper_prefix: str):
     def rule(c):
-        return f"{c.helper(helper_prefix + '_' + c.k, c.out)}({c.args[0]}, {c.args[1]})"
+        return f"{c.helper(helper_prefix + '_' + c.operand_kind, c.out)}({c.args[0]}, {c.args[1]})"
 
     return rule
 
 
 def _pow(c):
-    if c.k == "f":
+    if c.operand_kind == "f":
         return _call_c_function(c)
     c.uses_err = True
-    return f"{c.helper('pow_' + c.k, c.out)}({c.args[0]}, {c.args[1]}, &err)"
+    return f"{c.helper('pow_' + c.operand_kind, c.out)}({c.args[0]}, {c.args[1]}, &err)"
 
 
 def _neg(c):
-    if c.k in "iu":
+    if c.operand_kind in "iu":
         return f"<{CTYPE[c.out]}>(-<{unsigned_wide(c.out)}>{c.args[0]})"
     return f"(-{c.args[0]})"
 
 
 def _abs(c):
     a = c.args[0]
-    if c.k == "i":
+    if c.operand_kind == "i":
         return f"(<{CTYPE[c.out]}>(-<{unsigned_wide(c.out)}>{a}) if {a} < 0 else {a})"
-    if c.k == "f":
+    if c.operand_kind == "f":
         return _call_c_function(c)
     return a
 
 
 def _sqr(c):
     a = c.args[0]
-    if c.k == "b":
+    if c.operand_kind == "b":
         return a
-    if c.k in "iu":
+    if c.operand_kind in "iu":
         u = unsigned_wide(c.out)
         return f"<{CTYPE[c.out]}>(<{u}>{a} * <{u}>{a})"
     return f"({a} * {a})"
@@ -284,9 +284,9 @@ def _sqr(c):
 def _extremum(name):
     def rule(c):
         a, b = c.args
-        if c.k == "b":
+        if c.operand_kind == "b":
             return f"({a} | {b})" if name == "max" else f"({a} & {b})"
-        return f"{c.helper(name + '_' + ('f' if c.k == 'f' else 'i'), c.out)}({a}, {b})"
+        return f"{c.helper(name + '_' + ('f' if c.operand_kind == 'f' else 'i'), c.out)}({a}, {b})"
 
     return rule
 
@@ -331,7 +331,7 @@ def _bitwise(symbol):
 
 
 def _invert(c):
-    if c.k == "b":
+    if c.operand_kind == "b":
         return f"({c.args[0]} == 0)"
     return f"<{CTYPE[c.out]}>(~{c.args[0]})"
 
@@ -341,20 +341,20 @@ def _invert(c):
 
 def _sign(c):
     a = c.args[0]
-    if c.k == "f":
+    if c.operand_kind == "f":
         return f"{c.helper('sign_f', c.out)}({a})"
-    if c.k == "i":
+    if c.operand_kind == "i":
         return f"<{CTYPE[c.out]}>(({a} > 0) - ({a} < 0))"
-    if c.k == "u":
+    if c.operand_kind == "u":
         return f"<{CTYPE[c.out]}>({a} > 0)"
     return a
 
 
 def _relu(c):
     a = c.args[0]
-    if c.k == "f":
+    if c.operand_kind == "f":
         return f"({a} if (({a} > 0) | ({a} != {a})) else 0)"  # maximum(-0.0, 0) is +0.0, as in numpy
-    if c.k == "i":
+    if c.operand_kind == "i":
         return f"({a} if {a} >= 0 else 0)"
     return a
 
@@ -366,9 +366,9 @@ def _switch(c):
 
 def _clip(c):
     x, lo, hi = c.args
-    if c.k == "b":
+    if c.operand_kind == "b":
         return f"(({x} | {lo}) & {hi})"
-    suffix = "f" if c.k == "f" else "i"
+    suffix = "f" if c.operand_kind == "f" else "i"
     mx, mn = c.helper("max_" + suffix, c.out), c.helper("min_" + suffix, c.out)
     return f"{mn}({mx}({x}, {lo}), {hi})"
 
@@ -447,15 +447,20 @@ def math_cimports() -> list[str]:
     return sorted(names)
 
 
+def vector_math_functions() -> tuple[tuple[str, int], ...]:
+    """(float64 name, arity) of every C function an op's registration names as vectorizable, unary ones first:
+    what modules declare with vector variants (and the toolchain's probe checks the C library has)."""
+    infos = [r.elemwise for r in RULES.values() if r.elemwise is not None and r.elemwise.vector_math]
+    return tuple(sorted(((info.c_function, info.nin) for info in infos if info.c_function), key=lambda f: f[1]))
+
+
 def vector_math_declarations() -> list[str]:
     """C declarations of the vector variants of the vectorizable C functions (glibc's libmvec: with them gcc
-    vectorizes the loops calling them), unary functions first."""
-    infos = sorted((r.elemwise for r in RULES.values() if r.elemwise is not None and r.elemwise.vector_math
-                    and r.elemwise.c_function), key=lambda info: info.nin)
+    vectorizes the loops calling them)."""
     lines = []
-    for info in infos:
-        for ctype, name in (("double", info.c_function), ("float", info.c_function + "f")):
-            params = ", ".join([ctype] * info.nin)
+    for function, nin in vector_math_functions():
+        for ctype, name in (("double", function), ("float", function + "f")):
+            params = ", ".join([ctype] * nin)
             lines += ["#pragma omp declare simd notinbranch", f"extern {ctype} {name}({params});"]
     return lines
 

@@ -8,7 +8,7 @@ expressions and update expressions.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aotgraph.compile.io import In, Out
 from aotgraph.compile.sharedvalue import SharedVariable
@@ -36,7 +36,6 @@ class FunctionSpec:
     unpack_single: bool
     name: str | None
     allow_input_downcast: bool | None
-    extra: dict = field(default_factory=dict)
 
     @property
     def graph_inputs(self) -> list[Variable]:

@@ -110,7 +110,7 @@ def optimize_spec(spec, pipeline: str | Sequence[str] | None):
     results = rewrite_graph(spec.results, pipeline, mutable=mutable, updates_from=len(spec.outputs))
     n = len(spec.outputs)
     updates = [(target, expr) for (target, _), expr in zip(spec.updates, results[n:])]
-    return dataclasses.replace(spec, outputs=results[:n], updates=updates, extra=dict(spec.extra))
+    return dataclasses.replace(spec, outputs=results[:n], updates=updates)
 
 
 def print_pass(name: str, outputs: list[Variable], file=None) -> None:

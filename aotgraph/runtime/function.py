@@ -28,7 +28,7 @@ class InputSlot:
     """Call-time facts about one explicit input (from a Param/In or a bare variable)."""
 
     __slots__ = ("name", "key", "position", "dtype", "shape", "strict", "allow_downcast", "mutable",
-                 "container", "has_default", "what")
+                 "container", "has_default", "error_label")
 
     def __init__(self, name, key, position, dtype, shape, strict=False, allow_downcast=None,
                  mutable=False, default=_MISSING):
@@ -43,7 +43,7 @@ class InputSlot:
         self.has_default = default is not _MISSING
         label = name if name is not None else f"input {position}"
         self.container = Container(None, label, dtype, shape, strict, allow_downcast)
-        self.what = ""
+        self.error_label = ""  # how errors name this input: "argument 'x' of function 'f'"
         if self.has_default:
             self.container.set(default)
 
@@ -86,7 +86,7 @@ class Function:
         self._n_outputs = len(self._outputs)
         self._by_name = {}
         for slot in self._inputs:
-            slot.what = f"argument {slot.describe()} of function {fname!r}"
+            slot.error_label = f"argument {slot.describe()} of function {fname!r}"
             if slot.name is not None:
                 self._by_name[slot.name] = None if slot.name in self._by_name else slot.position
         self._mutable = [slot.position for slot in self._inputs if slot.mutable]
@@ -169,7 +169,7 @@ class Function:
                         values.append(_array(value))
                     else:
                         values.append(filter_value(value, dtype, slot.shape, slot.strict, slot.allow_downcast,
-                                                   slot.what, self._floatX))
+                                                   slot.error_label, self._floatX))
                 results = self._thunk(values, None)
             return results[0] if self._unpack_single else results[: self._n_outputs]
         return self._call(args, kwargs)
@@ -191,10 +191,10 @@ class Function:
                     continue
                 if value is not slot.container.value or not slot.has_default:
                     values[i] = filter_value(value, slot.dtype, slot.shape, slot.strict,
-                                             slot.allow_downcast, slot.what, self._floatX)
+                                             slot.allow_downcast, slot.error_label, self._floatX)
             for i in self._mutable:
                 if values[i] is not _LATE_DEFAULT and not values[i].flags.writeable:
-                    raise ValueError(f"{inputs[i].what} is declared mutable=True but the array is read-only")
+                    raise ValueError(f"{inputs[i].error_label} is declared mutable=True but the array is read-only")
         if self._shared or self._commits:
             with STATE_LOCK:
                 results = self._run_with_state(values, profile)

@@ -45,10 +45,6 @@ class TensorType(Type):
     def __setattr__(self, key, value):
         raise AttributeError("TensorType is immutable")
 
-    @classmethod
-    def from_broadcastable(cls, dtype, broadcastable: Sequence[bool]) -> TensorType:
-        return cls(dtype, tuple(1 if b else None for b in broadcastable))
-
     @property
     def ndim(self) -> int:
         return len(self.shape)

@@ -7,17 +7,20 @@ importable modules. The pieces the code generator calls:
 - `install_dir(name, pyx, data, DIR)` -> ``DIR/name/`` package (``import name`` from DIR);
 - `build_wheel(name, pyx, data, DIR)` -> ``DIR/name-<version>-<tags>.whl`` with the same package;
 - `write_package(...)` -> the source tree that `build_wheel` builds;
-- `check_module_name(name)`, `BuildError`, `CompilerMissingError`.
+- `check_module_name(name)`, `BuildError`, `CompilerMissingError`;
+- `BuildOptions`: the flags of a build (native, openmp, vector math), one value through all of the above.
 
 ``python -m aotgraph.cache`` lists and clears the cache (see `aotgraph.toolchain.cache`).
 """
 
 from aotgraph.toolchain.compiler import compile_extension
 from aotgraph.toolchain.errors import BuildError, CompilerMissingError, check_module_name
+from aotgraph.toolchain.options import BuildOptions
 from aotgraph.toolchain.wheel import build_wheel, install_dir, write_package
 
 __all__ = [
     "BuildError",
+    "BuildOptions",
     "CompilerMissingError",
     "build_wheel",
     "check_module_name",

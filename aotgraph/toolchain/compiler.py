@@ -40,6 +40,7 @@ from pathlib import Path
 
 from aotgraph.toolchain import cache, probe
 from aotgraph.toolchain.errors import RESERVED_PREFIX, BuildError, check_data_files, check_module_name
+from aotgraph.toolchain.options import BuildOptions
 
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 USE_SHARED_UTILITY = True  # set False to put Cython's utility code into every module
@@ -56,6 +57,7 @@ class ModulePlan:
     chain: probe.Toolchain
     shared: str | None  # qualified name of the shared utility module, or None
     key: str
+    options: BuildOptions = BuildOptions()
 
     @property
     def basename(self) -> str:
@@ -66,18 +68,15 @@ def compile_extension(
     module_name: str,
     pyx_source: str,
     data_files: dict[str, bytes] = {},  # noqa: B006 - never mutated
+    options: BuildOptions = BuildOptions(),
     *,
-    native: bool = False,
-    openmp: bool = False,
-    vector_math: bool = False,
     cache_dir: str | None = None,
 ) -> str:
     """Build `pyx_source` as the top-level extension module `module_name`; return its directory.
 
     Put the directory on ``sys.path`` and ``import module_name``. The data files are written beside
-    the module. `native` compiles for this machine's CPU (``-march=native``); `openmp` compiles and
-    links with OpenMP if the compiler supports it (else warns and builds without); `vector_math` lets
-    loops call vector variants of exp, log, ... when the C library has them (glibc's libmvec). `cache_dir`
+    the module. `options` (see BuildOptions): compiled for this machine's CPU, with OpenMP if the compiler
+    supports it (else a warning), calling vector variants of exp, log, ... if the C library has them. `cache_dir`
     overrides the configured cache directory. A second call with the same arguments is a cache hit
     that compiles nothing (``aotgraph.toolchain.cache.stats.hits`` counts them).
 
@@ -87,8 +86,7 @@ def compile_extension(
     check_module_name(module_name)
     data = check_data_files(data_files)
     builds_before = cache.stats.builds
-    plan = plan_module(module_name, pyx_source, native=native, openmp=openmp, shared=shared_utility_name(),
-                       vector_math=vector_math)
+    plan = plan_module(module_name, pyx_source, options, shared=shared_utility_name())
     bundle_key = cache.make_key("aotgraph-bundle-v1", plan.key, *_data_key_parts(data)) if data else None
     found = cache.lookup(bundle_key or plan.key, cache_dir)
     if found is None:
@@ -102,21 +100,19 @@ def compile_extension(
     return str(found)
 
 
-def plan_module(qualname: str, source: str, *, native: bool, openmp: bool, shared: str | None,
-                vector_math: bool = False) -> ModulePlan:
+def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: str | None) -> ModulePlan:
     """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools)."""
-    chain = probe.toolchain(native=native, openmp=openmp, include_dirs=(_numpy_include(),),
-                                vector_math=vector_math)
+    chain = probe.toolchain(options, include_dirs=(_numpy_include(),))
     key = cache.make_key(
         "aotgraph-module-v1",
         qualname,
         source,
         shared or "",
         chain.describe(),
-        _cpu_id() if native else "",
+        _cpu_id() if options.native else "",
         *_versions(),
     )
-    return ModulePlan(qualname, source, chain, shared, key)
+    return ModulePlan(qualname, source, chain, shared, key, options)
 
 
 def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
@@ -160,7 +156,7 @@ def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> Non
     log = []
     start = time.perf_counter()
     c_file = _cythonize(pyx, plan, cache_dir, log)
-    chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain))
+    chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain), plan.options.vector_functions)
     _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, log)
     log.append(f"total {time.perf_counter() - start:.2f} s")
     (staging / "build.log").write_text("\n".join(log) + "\n")

@@ -12,6 +12,7 @@ from types import ModuleType
 
 from aotgraph.configparser import config
 from aotgraph.toolchain.compiler import EXT_SUFFIX, compile_extension
+from aotgraph.toolchain.options import BuildOptions
 
 _loaded: dict[str, ModuleType] = {}
 _lock = threading.Lock()
@@ -29,8 +30,7 @@ def module_name_for(source: str) -> str:
     return "aotgraph_k_" + hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
-def build_and_import(source: str, *, native: bool = False, openmp: bool = False,
-                     vector_math: bool = False) -> ModuleType:
+def build_and_import(source: str, options: BuildOptions = BuildOptions()) -> ModuleType:
     """The module compiled from `source` (a cache hit when it was built before), imported once per process.
 
     Its loops use `aotgraph.config.num_threads` threads (and follow later assignments to it).
@@ -41,8 +41,7 @@ def build_and_import(source: str, *, native: bool = False, openmp: bool = False,
         return module
     with _lock:
         if name not in _loaded:
-            directory = Path(compile_extension(name, source, {}, native=native, openmp=openmp,
-                                               vector_math=vector_math))
+            directory = Path(compile_extension(name, source, {}, options))
             module = import_from(directory, name)
             if hasattr(module, "_set_num_threads"):
                 module._set_num_threads(config.num_threads)

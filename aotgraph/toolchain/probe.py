@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 from aotgraph.toolchain.errors import BuildError, CompilerMissingError
+from aotgraph.toolchain.options import BuildOptions
 
 # Portable: the same binary runs on any CPU of this architecture. -O2 with -O3's vectorizer: our loops ran
 # as fast as with -O3 (benchmarks/bench_fusion.py: elementwise, reduction and training step within noise,
@@ -75,16 +76,16 @@ def _sysconfig_command() -> tuple[list[str], list[str], list[str]]:
     return shlex.split(ldshared) + ccshared, cflags, ldflags
 
 
-def toolchain(*, native: bool = False, openmp: bool = False, include_dirs: tuple[str, ...] = (),
-              vector_math: bool = False) -> Toolchain:
+def toolchain(options: BuildOptions = BuildOptions(), include_dirs: tuple[str, ...] = ()) -> Toolchain:
     """The compile command for the current environment (cheap: no process is started)."""
     argv, env_cflags, ldflags = _sysconfig_command()
-    flags = [*_BASE_FLAGS, *OPT_FLAGS, *(NATIVE_FLAGS if native else ()), *(OPENMP_FLAGS if openmp else ())]
-    if vector_math:
+    flags = [*_BASE_FLAGS, *OPT_FLAGS, *(NATIVE_FLAGS if options.native else ()),
+             *(OPENMP_FLAGS if options.openmp else ())]
+    if options.vector_math:
         flags += VECTOR_MATH_FLAGS
         ldflags = ldflags + list(VECTOR_MATH_LDFLAGS)
     includes = [f"-I{d}" for d in (sysconfig.get_paths()["include"], *include_dirs)]
-    return Toolchain(tuple(argv + flags + includes + env_cflags), tuple(ldflags), openmp, vector_math)
+    return Toolchain(tuple(argv + flags + includes + env_cflags), tuple(ldflags), options.openmp, options.vector_math)
 
 
 def check_compiler(chain: Toolchain) -> None:
@@ -107,38 +108,37 @@ def without_vector_math(chain: Toolchain) -> Toolchain:
     return Toolchain(argv, ldflags, openmp=chain.openmp, vector_math=False)
 
 
-def resolve_vector_math(chain: Toolchain) -> Toolchain:
-    """`chain` if it does not ask for vector math or the C library has it; else `chain` without it (no warning:
-    the loops are then as fast as scalar calls of the functions allow, and give the same results)."""
+def resolve_vector_math(chain: Toolchain, functions: tuple[tuple[str, int], ...]) -> Toolchain:
+    """`chain` if it does not ask for vector math or the C library has vector variants of every one of
+    `functions` ((float64 name, arity), see BuildOptions); else `chain` without it (no warning: the loops are
+    then as fast as scalar calls of the functions allow, and give the same results)."""
     if not chain.vector_math:
         return chain
     plain = without_vector_math(chain)
-    return chain if _vector_math_works(plain.argv, plain.ldflags) else plain
+    return chain if _vector_math_works(plain.argv, plain.ldflags, tuple(functions)) else plain
 
 
-_VECTOR_PROBE = """#include <math.h>
-#define D(T, f) _Pragma("omp declare simd notinbranch") extern T f(T);
-#define D2(T, f) _Pragma("omp declare simd notinbranch") extern T f(T, T);
-D(double, exp) D(double, log) D(double, log1p) D(double, expm1) D(double, sin) D(double, cos) D(double, tan)
-D(double, tanh) D(double, atan) D(double, erf) D2(double, pow)
-D(float, expf) D(float, logf) D(float, log1pf) D(float, expm1f) D(float, sinf) D(float, cosf) D(float, tanf)
-D(float, tanhf) D(float, atanf) D(float, erff) D2(float, powf)
-void aotgraph_probe(double *restrict a, float *restrict b, int n) {
-    for (int i = 0; i < n; i++)
-        a[i] = exp(a[i]) + log(a[i]) + log1p(a[i]) + expm1(a[i]) + sin(a[i]) + cos(a[i]) + tan(a[i]) + tanh(a[i])
-               + atan(a[i]) + erf(a[i]) + pow(a[i], a[i]);
-    for (int i = 0; i < n; i++)
-        b[i] = expf(b[i]) + logf(b[i]) + log1pf(b[i]) + expm1f(b[i]) + sinf(b[i]) + cosf(b[i]) + tanf(b[i])
-               + tanhf(b[i]) + atanf(b[i]) + erff(b[i]) + powf(b[i], b[i]);
-}
-"""
+def vector_probe_source(functions: tuple[tuple[str, int], ...]) -> str:
+    """A C file declaring `functions` (and their float variants) with vector variants and calling each in a loop
+    that gcc vectorizes: it links only if the C library has every variant."""
+    lines = ["#include <math.h>"]
+    double_calls, float_calls = ["0"], ["0"]
+    for name, arity in functions:
+        for ctype, fname, calls, var in (("double", name, double_calls, "a"), ("float", name + "f", float_calls, "b")):
+            params = ", ".join([ctype] * arity)
+            lines += ['_Pragma("omp declare simd notinbranch")', f"extern {ctype} {fname}({params});"]
+            calls.append(f"{fname}({', '.join([f'{var}[i]'] * arity)})")
+    lines += ["void aotgraph_probe(double *restrict a, float *restrict b, int n) {",
+              "    for (int i = 0; i < n; i++)", f"        a[i] = {' + '.join(double_calls)};",
+              "    for (int i = 0; i < n; i++)", f"        b[i] = {' + '.join(float_calls)};", "}"]
+    return "\n".join(lines) + "\n"
 
 
 @functools.cache
-def _vector_math_works(argv: tuple[str, ...], ldflags: tuple[str, ...]) -> bool:
+def _vector_math_works(argv: tuple[str, ...], ldflags: tuple[str, ...], functions: tuple[tuple[str, int], ...]) -> bool:
     """Compile and link (refusing undefined symbols) a loop over every function declared with vector variants."""
     with tempfile.TemporaryDirectory(prefix="aotgraph-vmath-") as tmp:
-        Path(tmp, "probe.c").write_text(_VECTOR_PROBE)
+        Path(tmp, "probe.c").write_text(vector_probe_source(functions))
         cmd = [*argv, *VECTOR_MATH_FLAGS, "probe.c", "-o", "probe.so", "-Wl,-z,defs", *ldflags, *VECTOR_MATH_LDFLAGS]
         try:
             done = subprocess.run(cmd, cwd=tmp, capture_output=True, timeout=120)

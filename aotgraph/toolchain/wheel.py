@@ -41,6 +41,7 @@ from pathlib import Path
 from aotgraph.toolchain import cache, probe
 from aotgraph.toolchain.compiler import EXT_SUFFIX, module_entry, plan_module
 from aotgraph.toolchain.errors import BuildError, check_data_files, check_module_name
+from aotgraph.toolchain.options import BuildOptions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 EXTENSION = "_core"  # the extension module inside the package
@@ -69,10 +70,8 @@ def install_dir(
     pyx_source: str,
     data_files: dict[str, bytes],
     output_dir: str | os.PathLike,
+    options: BuildOptions = BuildOptions(),
     *,
-    native: bool = False,
-    openmp: bool = False,
-    vector_math: bool = False,
     cache_dir: str | None = None,
 ) -> str:
     """Build the package `module_name` into `output_dir` (layout above); return the package directory.
@@ -80,13 +79,12 @@ def install_dir(
     Afterwards ``sys.path.insert(0, output_dir); import module_name`` works. The extension is built
     through the build cache, so a repeated call only copies files. An existing ``output_dir/<name>``
     is replaced if an earlier install_dir made it; anything else there raises FileExistsError.
-    `native`, `openmp`, `vector_math`: as for `compile_extension`.
+    `options`: as for `compile_extension`.
     """
     check_module_name(module_name)
     data = check_data_files(data_files)
     builds_before = cache.stats.builds
-    plan = plan_module(f"{module_name}.{EXTENSION}", pyx_source, native=native, openmp=openmp, shared=None,
-                       vector_math=vector_math)
+    plan = plan_module(f"{module_name}.{EXTENSION}", pyx_source, options, shared=None)
     entry = cache.lookup(plan.key, cache_dir) or module_entry(plan, cache_dir)
     if cache.stats.builds == builds_before:
         cache.stats.hits += 1
@@ -128,7 +126,7 @@ def write_package(
     _write_package_files(package, data)
     flags = [*probe.OPT_FLAGS, "-g0"]
     if openmp:
-        chain = probe.resolve_openmp(probe.toolchain(openmp=True))
+        chain = probe.resolve_openmp(probe.toolchain(BuildOptions(openmp=True)))
         openmp = chain.openmp
     setup_py = _render(
         "setup.py.j2",

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from buildcases import ADD_PYX, DATA_PYX, REPO, npy_bytes, unique
 
-from aotgraph.toolchain import BuildError, CompilerMissingError, cache, compile_extension, compiler, probe
+from aotgraph.toolchain import BuildError, BuildOptions, CompilerMissingError, cache, compile_extension, compiler, probe
 from aotgraph.toolchain.compiler import EXT_SUFFIX
 
 IMPORT_ADD = """
@@ -66,11 +66,12 @@ print(f"{{elapsed * 1000:.2f}}", heavy)
 
 def test_flags_are_part_of_the_key(add_dir):
     source = unique(ADD_PYX, "add")
-    plain = compiler.plan_module("ag_add", source, native=False, openmp=False, shared=None)
-    assert plain.key != compiler.plan_module("ag_add", source, native=True, openmp=False, shared=None).key
-    assert plain.key != compiler.plan_module("ag_add", source, native=False, openmp=True, shared=None).key
-    assert plain.key != compiler.plan_module("ag_add2", source, native=False, openmp=False, shared=None).key
-    assert plain.key != compiler.plan_module("ag_add", source + "\n", native=False, openmp=False, shared=None).key
+    plain = compiler.plan_module("ag_add", source, BuildOptions(), shared=None)
+    assert plain.key != compiler.plan_module("ag_add", source, BuildOptions(native=True), shared=None).key
+    assert plain.key != compiler.plan_module("ag_add", source, BuildOptions(openmp=True), shared=None).key
+    assert plain.key != compiler.plan_module("ag_add", source, BuildOptions(vector_math=True), shared=None).key
+    assert plain.key != compiler.plan_module("ag_add2", source, BuildOptions(), shared=None).key
+    assert plain.key != compiler.plan_module("ag_add", source + "\n", BuildOptions(), shared=None).key
 
 
 def test_data_files_sit_beside_the_module_and_new_data_needs_no_compile(run_python):
@@ -190,7 +191,7 @@ def total(double[::1] x):
 
 
 def test_native_and_openmp_flags_reach_the_compiler(run_python):
-    path = compile_extension("ag_omp", unique(PRANGE_PYX, "omp"), native=True, openmp=True)
+    path = compile_extension("ag_omp", unique(PRANGE_PYX, "omp"), options=BuildOptions(native=True, openmp=True))
     log = (Path(path) / "build.log").read_text()
     assert "-march=native" in log and "-fopenmp" in log
     code = f"import sys, numpy as np; sys.path.insert(0, {path!r}); import ag_omp; print(ag_omp.total(np.ones(1000)))"
@@ -200,7 +201,7 @@ def test_native_and_openmp_flags_reach_the_compiler(run_python):
 def test_openmp_unsupported_falls_back_with_a_warning(monkeypatch):
     monkeypatch.setattr(probe, "_openmp_works", lambda argv, ldflags: False)
     with pytest.warns(RuntimeWarning, match="does not support OpenMP"):
-        path = compile_extension("ag_no_omp", unique(PRANGE_PYX, "no omp"), openmp=True)
+        path = compile_extension("ag_no_omp", unique(PRANGE_PYX, "no omp"), options=BuildOptions(openmp=True))
     assert "-fopenmp" not in (Path(path) / "build.log").read_text()
 
 
@@ -214,3 +215,21 @@ def test_cache_dir_argument_overrides_the_environment(tmp_path, monkeypatch):
     monkeypatch.setattr(compiler, "USE_SHARED_UTILITY", False)  # keep this build small
     path = compile_extension("ag_elsewhere", "# test: cache_dir\ndef one():\n    return 1\n", cache_dir=str(tmp_path))
     assert Path(path).parent.parent == tmp_path
+
+
+def test_vector_math_probe_checks_the_functions_it_is_given():
+    """The probe compiles a loop over exactly the functions the code generator names (BuildOptions): one the
+    C library has no vector variant of turns vector math off; the ops' own list keeps it on where glibc has
+    libmvec (>= 2.35)."""
+    from aotgraph.codegen.scalar import vector_math_functions
+
+    chain = probe.toolchain(BuildOptions(vector_math=True))
+    assert chain.vector_math and "-DAOTGRAPH_VECTOR_MATH" in chain.argv
+    assert "extern double asin(double);" in probe.vector_probe_source((("asin", 1),))
+    assert "extern float powf(float, float);" in probe.vector_probe_source((("pow", 2),))
+    missing = probe.resolve_vector_math(chain, (("exp", 1), ("aotgraph_no_such_function", 1)))
+    assert not missing.vector_math and "-DAOTGRAPH_VECTOR_MATH" not in missing.argv
+    assert probe.resolve_vector_math(probe.toolchain(), (("aotgraph_no_such_function", 1),)).vector_math is False
+    if not probe.resolve_vector_math(chain, (("exp", 1),)).vector_math:
+        pytest.skip("this C library has no vector math functions")
+    assert probe.resolve_vector_math(chain, vector_math_functions()).vector_math
