@@ -212,6 +212,16 @@ def _inc_subtensor(node, ins, outs):
     return call(ins, outs, *lines, helpers=("_np_index",))
 
 
+@rule("zero_grad")
+@rule("disconnected_grad")
+@rule("grad_clip")
+@rule("grad_scale")
+def _grad_marker(node, ins, outs):
+    """The identities of tensor/grad_markers.py (the rewrites drop them; this renders one when none ran)."""
+    (x,), (z,) = ins, outs
+    return call(ins, outs, f"{z.name} = {x.name}")
+
+
 @rule("softmax")
 @rule("log_softmax")
 def _softmax(node, ins, outs):

@@ -31,10 +31,19 @@ def _maker(dtype: str | None, ndim: int, doc: str):
 
 def _plural(single):
     def make(*names):
-        if len(names) == 1 and isinstance(names[0], int):
+        """Theano's rule: an int n gives n unnamed variables; one string gives a variable per character
+        ('xy' -> x, y; 'x' alone -> the bare variable, not a list); several strings a variable per string.
+        Ours too: a string with commas is split at the commas ('x, y' -> x, y)."""
+        if len(names) == 1 and isinstance(names[0], int) and not isinstance(names[0], bool):
             return [single() for _ in range(names[0])]
-        if len(names) == 1 and isinstance(names[0], str) and "," in names[0]:
-            names = tuple(n.strip() for n in names[0].split(","))
+        if len(names) == 1 and isinstance(names[0], str):
+            text = names[0]
+            if "," in text:
+                return [single(n.strip()) for n in text.split(",")]
+            return single(text) if len(text) == 1 else [single(c) for c in text]
+        for n in names:
+            if not isinstance(n, str):
+                raise TypeError(f"{single.__name__}s() takes a count or names (strings), got {n!r:.60}")
         return [single(n) for n in names]
 
     return make
