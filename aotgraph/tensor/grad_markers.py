@@ -39,7 +39,7 @@ _marker("grad_scale", lambda op, inputs, outputs, gouts: [mul(gouts[0], op.multi
 
 def _number(who: str, what: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{who}: {what} must be a Python or numpy real number, got {type(value).__name__} {value!r:.60}")
+        raise TypeError(f"{who}: {what} must be a real number, got {type(value).__name__} {value!r:.60}")
     return float(value)
 
 

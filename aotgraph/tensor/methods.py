@@ -10,7 +10,6 @@ from __future__ import annotations
 from aotgraph.tensor import blas, math, reduction, shape_ops, subtensor
 from aotgraph.tensor.variable import TensorOps
 
-
 _COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "neq"})
 
 
