@@ -99,12 +99,41 @@ erf = elemwise(
     "erf", _erf_np, 1, _g(lambda x, z, gz: [gz * (2 / _pymath.sqrt(_pymath.pi)) * exp(-sqr(x))])
 )
 
+log2 = elemwise("log2", np.log2, 1, _g(lambda x, z, gz: [gz / (x * _pymath.log(2.0))]))
+log10 = elemwise("log10", np.log10, 1, _g(lambda x, z, gz: [gz / (x * _pymath.log(10.0))]))
+exp2 = elemwise("exp2", np.exp2, 1, _g(lambda x, z, gz: [gz * z * _pymath.log(2.0)]))
+cosh = elemwise("cosh", np.cosh, 1, _g(lambda x, z, gz: [gz * sinh(x)]))
+sinh = elemwise("sinh", np.sinh, 1, _g(lambda x, z, gz: [gz * cosh(x)]))
+arcsin = elemwise("arcsin", np.arcsin, 1, _g(lambda x, z, gz: [gz / sqrt(1 - sqr(x))]))
+arccos = elemwise("arccos", np.arccos, 1, _g(lambda x, z, gz: [-gz / sqrt(1 - sqr(x))]))
+arcsinh = elemwise("arcsinh", np.arcsinh, 1, _g(lambda x, z, gz: [gz / sqrt(sqr(x) + 1)]))
+arccosh = elemwise("arccosh", np.arccosh, 1, _g(lambda x, z, gz: [gz / sqrt(sqr(x) - 1)]))
+arctanh = elemwise("arctanh", np.arctanh, 1, _g(lambda x, z, gz: [gz / (1 - sqr(x))]))
+arctan2 = elemwise(
+    "arctan2", np.arctan2, 2,
+    _g(lambda y, x, z, gz: [gz * x / (sqr(x) + sqr(y)), -gz * y / (sqr(x) + sqr(y))]),
+)
+
+
+def _erfc_np(x):
+    x = np.asarray(x)
+    out = np.vectorize(_pymath.erfc, otypes=[np.float64])(x) if x.size else np.zeros(x.shape)
+    return out.astype(np.result_type(x.dtype, np.float16), copy=False)
+
+
+erfc = elemwise(
+    "erfc", _erfc_np, 1, _g(lambda x, z, gz: [-gz * (2 / _pymath.sqrt(_pymath.pi)) * exp(-sqr(x))])
+)
+isnan = elemwise("isnan", np.isnan, 1, _g(lambda x, z, gz: [None]))
+isinf = elemwise("isinf", np.isinf, 1, _g(lambda x, z, gz: [None]))
+
 # ---- piecewise --------------------------------------------------------------------------------
 _zero_grad1 = _g(lambda x, z, gz: [None])
 sign = elemwise("sign", _sign_np, 1, _zero_grad1)
 floor = elemwise("floor", np.floor, 1, _zero_grad1)
 ceil = elemwise("ceil", np.ceil, 1, _zero_grad1)
 round = elemwise("round", np.round, 1, _zero_grad1)
+trunc = elemwise("trunc", np.trunc, 1, _zero_grad1)
 relu = elemwise("relu", lambda x: np.maximum(x, np.zeros((), np.asarray(x).dtype)), 1,
                 _g(lambda x, z, gz: [gz * gt(x, 0)]))
 switch = elemwise(

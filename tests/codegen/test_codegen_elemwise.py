@@ -16,11 +16,12 @@ from cgcases import DTYPES, assert_same, values
 import aotgraph as ag
 import aotgraph.tensor as at
 
-UNARY_EXACT = ["neg", "abs", "sqr", "invert", "sign", "floor", "ceil", "round", "relu"]
+UNARY_EXACT = ["neg", "abs", "sqr", "invert", "sign", "floor", "ceil", "round", "trunc", "relu", "isnan", "isinf"]
 UNARY_FLOAT = ["exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tan", "tanh", "arctan", "sigmoid", "softplus",
-               "erf"]
+               "erf", "erfc", "log2", "log10", "exp2", "cosh", "sinh", "arcsin", "arccos", "arcsinh", "arccosh",
+               "arctanh"]
 BINARY = ["add", "sub", "mul", "true_div", "floor_div", "mod", "maximum", "minimum", "eq", "neq", "lt", "le", "gt",
-          "ge", "and_", "or_", "xor"]
+          "ge", "and_", "or_", "xor", "arctan2"]
 # every pair of distinct dtypes: the ops where promotion or numpy's special loops matter most (the slow test
 # test_binary_exhaustive runs every binary op on every pair)
 MIXED = ["add", "true_div", "floor_div", "maximum", "lt", "eq"]
