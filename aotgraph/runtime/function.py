@@ -28,12 +28,13 @@ class InputSlot:
     """Call-time facts about one explicit input (from a Param/In or a bare variable)."""
 
     __slots__ = ("name", "key", "position", "dtype", "shape", "strict", "allow_downcast", "mutable",
-                 "container", "has_default", "what", "implicit")
+                 "container", "has_default", "what", "implicit", "shares_state")
 
     def __init__(self, name, key, position, dtype, shape, strict=False, allow_downcast=None,
                  mutable=False, default=_MISSING, implicit=False):
-        """default: a value, _MISSING, or a Container used itself (its state is shared with its owner);
-        implicit: the input takes its default always, and a call that passes it is refused (Theano)."""
+        """default: a value, _MISSING, or a Container used itself (its state is shared with its owner: a value
+        passed for the input is stored there, as in Theano); implicit: the input takes its default always, and
+        a call that passes it is refused (Theano)."""
         self.name = name
         self.key = key
         self.position = position
@@ -45,7 +46,8 @@ class InputSlot:
         self.has_default = default is not _MISSING
         self.implicit = implicit
         self.what = ""
-        if isinstance(default, Container):
+        self.shares_state = isinstance(default, Container)
+        if self.shares_state:
             self.container = default
             return
         label = name if name is not None else f"input {position}"
@@ -97,6 +99,7 @@ class Function:
                 self._by_name[slot.name] = None if slot.name in self._by_name else slot.position
         self._mutable = [slot.position for slot in self._inputs if slot.mutable]
         self._implicit = [slot.position for slot in self._inputs if slot.implicit]
+        self._stored = [slot.position for slot in self._inputs if slot.shares_state and not slot.implicit]
         # Defaults this function updates (In(..., update=...)) are read under STATE_LOCK, like shared values:
         # read outside it, two threads could both read the old default and one update would be lost.
         self._late_defaults = sorted({index for (kind, index), _, _ in self._updates if kind == "input"})
@@ -106,7 +109,8 @@ class Function:
             for (kind, index), position, must_copy in self._updates
         ]
         # The fast path: no state, nothing to copy or check beyond each argument's dtype and rank.
-        self._plain = not (self._shared or self._commits or self._mutable or self._copy_outputs or self._implicit)
+        self._plain = not (self._shared or self._commits or self._mutable or self._copy_outputs or self._implicit
+                           or self._stored)
         self._fast_checks = [
             (slot.dtype, len(slot.shape), all(s is None for s in slot.shape),
              slot.dtype == _FLOAT64 and not slot.shape and not slot.strict)
@@ -158,7 +162,7 @@ class Function:
         if set_c_path is not None:  # it also takes calls with state, unless they need defaults or mutable inputs
             state = None
             typenums = [dtype.num for dtype, _, _, _ in self._fast_checks]
-            if (self._profile is None and not (self._mutable or self._late_defaults or self._implicit)
+            if (self._profile is None and not (self._mutable or self._late_defaults or self._implicit or self._stored)
                     and max(typenums, default=0) < 256):
                 state = (self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single, bytes(typenums),
                          bytes(ndim for _, ndim, _, _ in self._fast_checks),
@@ -205,6 +209,10 @@ class Function:
             for i in self._mutable:
                 if values[i] is not _LATE_DEFAULT and not values[i].flags.writeable:
                     raise ValueError(f"{inputs[i].what} is declared mutable=True but the array is read-only")
+        for i in self._stored:  # a value passed for a shared input container becomes its state (Theano)
+            if values[i] is not _LATE_DEFAULT and values[i] is not self._inputs[i].container.value:
+                with STATE_LOCK:
+                    self._inputs[i].container.value = _array(values[i], copy=True)
         if self._shared or self._commits:
             with STATE_LOCK:
                 results = self._run_with_state(values, profile)
