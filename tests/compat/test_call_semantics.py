@@ -226,6 +226,13 @@ def test_plural_constructors_as_theano():
         at.dscalars("x", 3)
 
 
+def test_tensor_type_takes_theano_broadcastable_flags():
+    row = at.TensorType("float64", (True, False))("row")
+    assert row.name == "row" and row.type.shape == (1, None) and row.broadcastable == (True, False)
+    assert at.tensor("float32", (False,)).type.shape == (None,)
+    assert at.TensorType("int8", (2, None)).shape == (2, None)
+
+
 # ---- Variable.eval -------------------------------------------------------------------------------------
 def test_eval_compiles_once_per_set_of_inputs(mode):
     previous = ag.config.mode
