@@ -33,7 +33,8 @@ __all__ = [
     "shape_padleft", "shape_padright", "shape_padaxis", "addbroadcast", "horizontal_stack", "vertical_stack", "join",
     "stacklists", "tile", "roll", "swapaxes", "eye", "identity_like", "tri", "tril", "triu", "diag", "diagonal",
     "tensordot", "batched_dot", "max_and_argmax", "largest", "smallest", "ptp", "isclose", "allclose", "deg2rad",
-    "rad2deg", "inv", "sgn", "abs_", "iround", "round_half_to_even", "tensor_copy",
+    "rad2deg", "inv", "sgn", "abs_", "iround", "round_half_to_even", "tensor_copy", "batched_tensordot",
+    "get_scalar_constant_value", "NotScalarConstantError",
 ]
 
 
@@ -246,6 +247,43 @@ def batched_dot(a, b):
     if a.ndim == 2:
         return matmul(dimshuffle(a, (0, "x", 1)), b)[:, 0, :]
     return matmul(a, b)
+
+
+def batched_tensordot(x, y, axes=2):
+    """tensordot of each pair x[i], y[i] (axes counted within one batch element, as Theano)."""
+    x, y = as_tensor_variable(x), as_tensor_variable(y)
+    if isinstance(axes, numbers.Integral):
+        axes_x, axes_y = list(range(x.ndim - int(axes), x.ndim)), list(range(1, int(axes) + 1))
+    else:
+        axes_x, axes_y = ([axes[0]] if isinstance(axes[0], numbers.Integral) else list(axes[0]),
+                          [axes[1]] if isinstance(axes[1], numbers.Integral) else list(axes[1]))
+    axes_x = [normalize_axis("batched_tensordot", a, x.ndim, x.type, y.type) for a in axes_x]
+    axes_y = [normalize_axis("batched_tensordot", a, y.ndim, x.type, y.type) for a in axes_y]
+    if 0 in axes_x or 0 in axes_y or len(axes_x) != len(axes_y):
+        raise ValueError(f"batched_tensordot: axes {axes!r} must pair equally many non-batch axes")
+    free_x = [i for i in range(1, x.ndim) if i not in axes_x]
+    free_y = [i for i in range(1, y.ndim) if i not in axes_y]
+    batch = shape(x)[0]
+    x3 = reshape(dimshuffle(x, [0] + free_x + axes_x), (batch, _prod(x, free_x), _prod(x, axes_x)))
+    y3 = reshape(dimshuffle(y, [0] + axes_y + free_y), (batch, _prod(y, axes_y), _prod(y, free_y)))
+    out_shape = [batch] + [shape(x)[i] for i in free_x] + [shape(y)[i] for i in free_y]
+    return reshape(matmul(x3, y3), out_shape)
+
+
+# ---- constants -----------------------------------------------------------------------------------------
+class NotScalarConstantError(TypeError):
+    """get_scalar_constant_value: the variable's value is not known while the graph is built."""
+
+
+def get_scalar_constant_value(v):
+    """The value (a 0-d array) of `v` when it is a constant with one element, or a number; else
+    NotScalarConstantError (Theano's helper; ours does not look through ops)."""
+    if isinstance(v, (numbers.Number, np.ndarray, np.generic)) and np.size(v) == 1:
+        return np.asarray(v).reshape(())
+    data = getattr(v, "data", None)
+    if data is not None and np.size(data) == 1:
+        return np.asarray(data).reshape(())
+    raise NotScalarConstantError(f"{v!r} is not a scalar constant")
 
 
 # ---- reductions and comparisons ------------------------------------------------------------------------

@@ -94,6 +94,8 @@ NAMES = [
     ("tensordot_all", lambda x, m, i, p: at.tensordot(m, m, 2), lambda x, m, i, p: np.tensordot(m, m, 2)),
     ("batched_dot", lambda x, m, i, p: at.batched_dot(at.stack([m, m]), at.stack([m.T, m.T])),
      lambda x, m, i, p: np.matmul(np.stack([m, m]), np.stack([m.T, m.T]))),
+    ("batched_tensordot", lambda x, m, i, p: at.batched_tensordot(at.stack([m, m * 2]), at.stack([m, m]), [[1], [1]]),
+     lambda x, m, i, p: np.stack([np.tensordot(m, m, [[0], [0]]), np.tensordot(m * 2, m, [[0], [0]])])),
     ("tile", lambda x, m, i, p: at.tile(x, (2, 3)), lambda x, m, i, p: np.tile(x, (2, 3))),
     ("roll", lambda x, m, i, p: at.roll(m, -1, axis=1), lambda x, m, i, p: np.roll(m, -1, axis=1)),
     ("roll_flat", lambda x, m, i, p: at.roll(m, 7), lambda x, m, i, p: np.roll(m, 7)),

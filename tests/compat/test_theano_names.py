@@ -56,6 +56,16 @@ def test_theano_names_are_there():
     assert at.grad is ag.grad
 
 
+def test_theano_constructors_and_constants():
+    r, c = at.drow("r"), at.icol("c")
+    assert (r.type.shape, r.dtype, c.type.shape, c.dtype) == ((1, None), "float64", (None, 1), "int32")
+    assert at.tensor5().ndim == 5 and at.ltensor7("t").dtype == "int64"
+    assert [v.broadcastable for v in at.frows("ab")] == [(True, False)] * 2
+    assert at.get_scalar_constant_value(at.constant(3.5)) == 3.5 and at.get_scalar_constant_value(2) == 2
+    with pytest.raises(at.NotScalarConstantError):
+        at.get_scalar_constant_value(r)
+
+
 def test_addbroadcast_declares_and_checks_size_one():
     m = at.dmatrix("m")
     b = at.addbroadcast(m, 0)
