@@ -20,7 +20,12 @@ class In:
         with `Out(..., borrow=True)`.
     implicit: the input is never passed (a call that passes it raises TypeError): it takes its value, which
         it needs. None (the default): True when the value is a Container, as in Theano.
+    autoname: name the input after its variable when `name` is None (Theano's default, True).
+    shared: Theano's internal flag for shared variables; refused (they are found by the function itself).
     """
+
+    borrow = False  # class defaults: In objects pickled before these attributes existed load with them
+    implicit = False
 
     def __init__(self, variable: Variable, name: str | None = None, value=None, update=None,
                  mutable: bool = False, strict: bool = False, allow_downcast: bool | None = None,

@@ -48,9 +48,26 @@ def _cast_np(x, dtype):
 
 
 # ---- arithmetic -------------------------------------------------------------------------------
-add = elemwise("add", np.add, 2, _g(lambda x, y, z, gz: [gz, gz]))
+_add = elemwise("add", np.add, 2, _g(lambda x, y, z, gz: [gz, gz]))
 sub = elemwise("sub", np.subtract, 2, _g(lambda x, y, z, gz: [gz, -gz]))
-mul = elemwise("mul", np.multiply, 2, _g(lambda x, y, z, gz: [gz * y, gz * x]))
+_mul = elemwise("mul", np.multiply, 2, _g(lambda x, y, z, gz: [gz * y, gz * x]))
+
+
+def add(x, y, *more):
+    """Elementwise sum with numpy's broadcasting and promotion; several terms add left to right (Theano's
+    add takes any number)."""
+    result = _add(x, y)
+    for z in more:
+        result = _add(result, z)
+    return result
+
+
+def mul(x, y, *more):
+    """Elementwise product with numpy's broadcasting and promotion; several factors multiply left to right."""
+    result = _mul(x, y)
+    for z in more:
+        result = _mul(result, z)
+    return result
 true_div = elemwise("true_div", np.true_divide, 2, _g(lambda x, y, z, gz: [gz / y, -gz * z / y]))
 floor_div = elemwise("floor_div", np.floor_divide, 2, _g(lambda x, y, z, gz: [None, None]))
 mod = elemwise("mod", np.remainder, 2, _g(lambda x, y, z, gz: [gz, -gz * floor_div(x, y)]))

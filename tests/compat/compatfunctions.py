@@ -37,6 +37,8 @@ NAMES = [
     ("trunc", lambda x, m, i, p: at.trunc(x * 3), lambda x, m, i, p: np.trunc(x * 3)),
     ("isnan", lambda x, m, i, p: at.isnan(at.log(x)), lambda x, m, i, p: np.isnan(np.log(x))),
     ("isinf", lambda x, m, i, p: at.isinf(1 / (x * 0)), lambda x, m, i, p: np.isinf(1 / (x * 0))),
+    ("add_many", lambda x, m, i, p: at.add(x, 1.0, x, i), lambda x, m, i, p: x + 1.0 + x + i),
+    ("mul_many", lambda x, m, i, p: at.mul(x, 3, x), lambda x, m, i, p: x * 3 * x),
     ("deg2rad", lambda x, m, i, p: at.deg2rad(x), lambda x, m, i, p: np.deg2rad(x)),
     ("rad2deg", lambda x, m, i, p: at.rad2deg(x), lambda x, m, i, p: np.rad2deg(x)),
     ("inv", lambda x, m, i, p: at.inv(x), lambda x, m, i, p: 1 / x),
