@@ -33,10 +33,12 @@ from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs
 from aotgraph.graph.evaluate import evaluate
 from aotgraph.graph.rules import DISCONNECTED, Disconnected, rule_of  # noqa: F401 - Disconnected is public here
 from aotgraph.tensor import reduction
+from aotgraph.tensor.grad_markers import disconnected_grad, grad_clip, grad_scale, zero_grad
 
 __all__ = [
     "grad", "jacobian", "hessian", "Lop", "Rop", "verify_grad", "GradientError", "DisconnectedInputError",
-    "Disconnected", "DISCONNECTED",
+    "Disconnected", "DISCONNECTED", "zero_grad", "disconnected_grad", "grad_clip", "grad_scale", "consider_constant",
+    "subgraph_grad",
 ]
 
 
@@ -112,7 +114,60 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     ]
     if add_names and cost is not None and cost.name is not None:
         _add_names(cost, wrt_list, results)
+    results = _remember_sources(results, [v for v, _ in seeds])
     return results[0] if single else results
+
+
+def _remember_sources(results: list, seeds: list[Variable]) -> list:
+    """Each gradient records the free variables of the cost it no longer reaches (`grad_sources`), so that
+    `function` counts them as used: `function([x], grad(2 * x, x))` is a function of x, as in Theano, though
+    the gradient folded to 2. A constant gradient is copied first (constants may be shared)."""
+    sources = [v for v in graph_inputs(seeds) if not isinstance(v, Constant)]
+    marked = []
+    for g in results:
+        if isinstance(g, Variable) and sources:
+            reached = {id(v) for v in graph_inputs([g])}
+            missing = tuple(v for v in sources if id(v) not in reached)
+            if missing:
+                g = g.clone() if isinstance(g, Constant) else g
+                g.grad_sources = getattr(g, "grad_sources", ()) + missing
+        marked.append(g)
+    return marked
+
+
+def consider_constant(x):
+    """x, treated as a constant by `grad` (Theano's `consider_constant` op): the same as `zero_grad`."""
+    return zero_grad(x)
+
+
+def subgraph_grad(wrt, end, start=None, cost=None, details=False):
+    """Theano's `subgraph_grad`: backpropagate through one piece of a graph at a time.
+
+    The gradients of `cost` (if given) and of the known gradients `start` ({variable: gradient}) with respect
+    to the variables `wrt` and `end`, where the graph is cut at `end` (no gradient flows above them). Returns
+    (wrt_grads, end_grads): pass {end[k]: end_grads[k]} as `start` of the next piece. With details=True also
+    the gradients from `start` and from `cost` apart (None where not given).
+    """
+    if cost is None and start is None:
+        raise TypeError("subgraph_grad: give cost, start, or both")
+    if not isinstance(wrt, list) or not isinstance(end, list):
+        raise TypeError("subgraph_grad: wrt and end must be lists of variables")
+    if start is not None and not isinstance(start, dict):
+        raise TypeError(f"subgraph_grad: start must be a dict {{variable: gradient}}, got {type(start).__name__}")
+    params = list({id(v): v for v in wrt + end}.values())
+    start_grads = cost_grads = None
+    if start is not None:
+        start_grads = grad(None, params, known_grads=start, consider_constant=end, disconnected_inputs="ignore")
+    if cost is not None:
+        cost_grads = grad(cost, params, consider_constant=end, disconnected_inputs="ignore")
+    grads = start_grads if start_grads is not None else cost_grads
+    if start_grads is not None and cost_grads is not None:
+        grads = [a + b for a, b in zip(start_grads, cost_grads)]
+    by_id = {id(p): g for p, g in zip(params, grads)}
+    wrt_grads, end_grads = [by_id[id(v)] for v in wrt], [by_id[id(v)] for v in end]
+    if details:
+        return wrt_grads, end_grads, start_grads, cost_grads
+    return wrt_grads, end_grads
 
 
 def _add_names(cost, wrt_list, results) -> None:

@@ -103,6 +103,7 @@ def render_build(functions: dict, module_name: str, compile_runtime: bool = Fals
     index_of: dict[int, int] = {}
     arrays: dict[str, np.ndarray] = {}
     kernels, specs = [], []
+    input_containers: dict[int, str] = {}
     for number, (public, fn) in enumerate(functions.items()):
         kernel = lower(optimize_spec(fn._spec, "fast_run"), f"f{number}")
         kernels.append(kernel)
@@ -117,12 +118,19 @@ def render_build(functions: dict, module_name: str, compile_runtime: bool = Fals
             consts.append(f"f{number}_const_{j}")
         inputs = []
         for position, slot in enumerate(fn._inputs):
+            owner = input_containers.setdefault(id(slot.container), f"{public!r} ({slot.describe()})")
+            if owner != f"{public!r} ({slot.describe()})" or id(slot.container) in index_of:
+                raise ValueError(
+                    f"build(): input {slot.describe()} of function {public!r} shares its default's container "
+                    f"with {owner} (In(value=f.container[...])); a built module keeps one default per input: "
+                    "use a shared variable for state that several functions share"
+                )
             key = None
             if slot.has_default:
                 key = f"f{number}_default_{position}"
                 arrays[key] = np.asarray(slot.container.value)
             inputs.append((slot.name, slot.dtype.name, tuple(slot.shape), bool(slot.strict),
-                           slot.allow_downcast, bool(slot.mutable), key))
+                           slot.allow_downcast, bool(slot.mutable), key, bool(slot.implicit)))
         specs.append(dict(
             public=public, name=fn.name, inputs=inputs,
             shared=[index_of[id(c)] for c in fn._shared],

@@ -206,6 +206,16 @@ def _inc_subtensor(node, ins, outs):
     return call(ins, outs, *lines, helpers=("_np_index",))
 
 
+@rule("zero_grad")
+@rule("disconnected_grad")
+@rule("grad_clip")
+@rule("grad_scale")
+def _grad_marker(node, ins, outs):
+    """The identities of tensor/grad_markers.py (the rewrites drop them; this renders one when none ran)."""
+    (x,), (z,) = ins, outs
+    return call(ins, outs, f"{z.name} = {x.name}")
+
+
 @rule("softmax")
 @rule("log_softmax")
 def _softmax(node, ins, outs):
@@ -213,3 +223,70 @@ def _softmax(node, ins, outs):
     log = op.name == "log_softmax"
     return call(ins, outs, f"{z.name} = _np_softmax({x.name}, {op.axis!r}, {z.dtype!r}, {log!r})",
                 helpers=("_np_softmax",))
+
+
+# ---- theano.tensor's sorting and extra_ops (tensor/sorting.py, tensor/extra_ops.py): the reference's calls --
+@rule("cumop")
+def _cumop(node, ins, outs):
+    op, (x,), (z,) = node.op, ins, outs
+    return call(ins, outs, f"{z.name} = np.cum{op.kind}({x.name}, axis={op.axis!r})")
+
+
+@rule("sort")
+@rule("argsort")
+def _sort(node, ins, outs):
+    op, (x,), (z,) = node.op, ins, outs
+    return call(ins, outs, f"{z.name} = np.{op.name}({x.name}, axis={op.axis!r}, kind={op.kind!r})")
+
+
+@rule("nonzero")
+def _nonzero(node, ins, outs):
+    op, (x,) = node.op, ins
+    if op.flat:
+        return call(ins, outs, f"{outs[0].name} = np.flatnonzero({x.name})")
+    return call(ins, outs, f"{tuple_literal([z.name for z in outs])} = np.nonzero({x.name})")
+
+
+@rule("repeat")
+def _repeat(node, ins, outs):
+    op, (x, r), (z,) = node.op, ins, outs
+    return call(ins, outs, f"{z.name} = np.repeat({x.name}, {r.name}, axis={op.axis!r})")
+
+
+@rule("unique")
+def _unique(node, ins, outs):
+    op, (x,) = node.op, ins
+    flags = (f"return_index={op.return_index!r}, return_inverse={op.return_inverse!r}, "
+             f"return_counts={op.return_counts!r}")
+    if len(outs) == 1:
+        return call(ins, outs, f"{outs[0].name} = np.unique({x.name})")
+    return call(ins, outs, f"parts = np.unique({x.name}, {flags})",
+                *(f"{z.name} = np.asarray(parts[{i}]).reshape(-1)" for i, z in enumerate(outs)))
+
+
+@rule("searchsorted")
+def _searchsorted(node, ins, outs):
+    op, (z,) = node.op, outs
+    sorter = ins[2].name if len(ins) == 3 else "None"
+    return call(ins, outs, f"{z.name} = np.searchsorted({ins[0].name}, {ins[1].name}, side={op.side!r}, "
+                           f"sorter={sorter})")
+
+
+@rule("ravel_multi_index")
+def _ravel_multi_index(node, ins, outs):
+    op, (*index, dims), (z,) = node.op, ins, outs
+    return call(ins, outs, f"{z.name} = np.ravel_multi_index({tuple_literal([b.name for b in index])}, "
+                           f"tuple(int(d) for d in {dims.name}), mode={op.mode!r}, order={op.order!r})")
+
+
+@rule("unravel_index")
+def _unravel_index(node, ins, outs):
+    op, (i, dims) = node.op, ins
+    return call(ins, outs, f"{tuple_literal([z.name for z in outs])} = np.unravel_index({i.name}, "
+                           f"tuple(int(d) for d in {dims.name}), order={op.order!r})")
+
+
+@rule("bartlett")
+def _bartlett(node, ins, outs):
+    (m,), (z,) = ins, outs
+    return call(ins, outs, f"{z.name} = np.bartlett(int({m.name}))")

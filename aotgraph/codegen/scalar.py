@@ -417,6 +417,11 @@ ELEMWISE: dict[str, Callable[[ScalarCtx], str]] = {
     "floor": _integral_identity(_call_c_function),
     "ceil": _integral_identity(_call_c_function),
     "round": _integral_identity(_call_c_function),
+    "trunc": _integral_identity(_call_c_function),
+    "isnan": lambda c: f"({c.args[0]} != {c.args[0]})" if kind(c.types[0]) == "f" else "False",
+    # inf - inf is NaN, a finite x - x is 0 (NaN is not inf: x == x fails)
+    "isinf": lambda c: (f"(({c.args[0]} == {c.args[0]}) and (({c.args[0]} - {c.args[0]}) != "
+                        f"({c.args[0]} - {c.args[0]})))" if kind(c.types[0]) == "f" else "False"),
     "relu": _relu,
     "switch": _switch,
     "clip": _clip,

@@ -48,11 +48,11 @@ def bind(spec: FunctionSpec, thunk, profile=None, origin=None) -> Function:
         t = item.variable.type
         allow = item.allow_downcast if item.allow_downcast is not None else spec.allow_input_downcast
         slots.append(InputSlot(
-            item.name, item.variable, position, t.dtype, t.shape, item.strict, allow, item.mutable,
-            _MISSING if item.value is None else item.value,
+            item.name, getattr(item, "key", item.variable), position, t.dtype, t.shape, item.strict, allow,
+            item.mutable, _MISSING if item.value is None else item.value, item.implicit,
         ))
     must_copy_out, must_copy_update = alias_copies(spec)
-    outputs = list(zip(spec.borrow, must_copy_out))
+    outputs = list(zip(borrowable_outputs(spec), must_copy_out))
     updates = [(target, len(spec.outputs) + j, must_copy_update[j]) for j, (target, _) in enumerate(spec.updates)]
     fn = function_class(thunk)(
         thunk, slots, [s.container for s in spec.shared], list(spec.shared), outputs, updates,
@@ -60,6 +60,24 @@ def bind(spec: FunctionSpec, thunk, profile=None, origin=None) -> Function:
     )
     fn._spec = spec
     return fn
+
+
+def borrowable_outputs(spec: FunctionSpec) -> list[bool]:
+    """Each output's `Out(borrow=)`, except that an output that may alias an explicit input not given with
+    `In(x, borrow=True)` is never borrowed (Theano: no output aliases a caller's array unless both allow it)."""
+    root = _view_roots(spec)
+    unborrowed = {id(item.variable) for item in spec.inputs if not item.borrow}
+    return [borrow and root.get(id(v), id(v)) not in unborrowed for v, borrow in zip(spec.outputs, spec.borrow)]
+
+
+def _view_roots(spec: FunctionSpec) -> dict[int, int]:
+    """id of each view (through view_map, transitively) -> id of the variable whose memory it may share."""
+    root: dict[int, int] = {}
+    for node in toposort(spec.results):
+        for out_index, in_index in rule_of(node.op).view_map.items():
+            source = node.inputs[in_index]
+            root[id(node.outputs[out_index])] = root.get(id(source), id(source))
+    return root
 
 
 def alias_copies(spec: FunctionSpec) -> tuple[list[bool], list[bool]]:
@@ -70,11 +88,7 @@ def alias_copies(spec: FunctionSpec) -> tuple[list[bool], list[bool]]:
     root of an update, or the root of an earlier or a borrowed output (rewriting merges equal outputs);
     an update value is copied when its root is an input, shared value, constant or another update's.
     """
-    root: dict[int, int] = {}
-    for node in toposort(spec.results):
-        for out_index, in_index in rule_of(node.op).view_map.items():
-            source = node.inputs[in_index]
-            root[id(node.outputs[out_index])] = root.get(id(source), id(source))
+    root = _view_roots(spec)
 
     def root_of(v: Variable) -> int:
         return root.get(id(v), id(v))
@@ -83,9 +97,10 @@ def alias_copies(spec: FunctionSpec) -> tuple[list[bool], list[bool]]:
     external |= {root_of(v) for v in spec.results if isinstance(v, Constant)}
     update_roots = [root_of(e) for _, e in spec.updates]
     output_roots = [root_of(v) for v in spec.outputs]
-    borrowed = {r for r, borrow in zip(output_roots, spec.borrow) if borrow}
+    borrows = borrowable_outputs(spec)
+    borrowed = {r for r, borrow in zip(output_roots, borrows) if borrow}
     outputs, earlier = [], set()
-    for r, v, borrow in zip(output_roots, spec.outputs, spec.borrow):  # outputs merged into one share a root
+    for r, v, borrow in zip(output_roots, spec.outputs, borrows):  # outputs merged into one share a root
         outputs.append(r in external or r in update_roots or isinstance(v, Constant) or r in earlier
                        or (not borrow and r in borrowed))
         earlier.add(r)

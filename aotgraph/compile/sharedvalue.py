@@ -15,7 +15,21 @@ class SharedVariable(TensorVariable):
     def __init__(self, type: TensorType, value: np.ndarray, name=None, strict=False, allow_downcast=None):
         super().__init__(type, None, None, name)
         self.container = Container(value, name, type.dtype, type.shape, strict, allow_downcast)
-        self.default_update = None
+        self._default_update = None
+
+    @property
+    def default_update(self):
+        """An expression every function using this variable commits as its update, unless the function
+        updates it itself or excludes it with no_default_updates; None for no default. `del` removes it."""
+        return self._default_update
+
+    @default_update.setter
+    def default_update(self, expr) -> None:
+        self._default_update = expr
+
+    @default_update.deleter
+    def default_update(self) -> None:
+        self._default_update = None
 
     def get_value(self, borrow: bool = False) -> np.ndarray:
         """The current value; a copy unless `borrow=True` (then later calls may change it in place)."""

@@ -7,6 +7,7 @@ expressions and update expressions.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from aotgraph.compile.io import In, Out
 from aotgraph.compile.sharedvalue import SharedVariable
 from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs, toposort
 from aotgraph.graph.rules import make_node, rule_of
+from aotgraph.runtime.values import Container
 from aotgraph.tensor.basic import as_tensor_variable
 from aotgraph.tensor.elemwise_rule import promote_python_scalars
 
@@ -84,16 +86,37 @@ def normalize_inputs(inputs) -> list[In]:
             )
         if isinstance(v, Constant):
             raise TypeError(f"input {position} ({v!r}) is a constant; inputs must be free variables")
-        if v.owner is not None:
-            raise TypeError(
-                f"input {position} ({v!r}) is computed by {v.owner.op!r}; inputs must be free variables "
-                "(use givens to substitute a value for an intermediate expression)"
-            )
+        if isinstance(spec.value, Container):
+            _check_container(position, v, spec.value)
         if id(v) in seen:
             raise ValueError(f"input {position} ({v!r}) appears more than once in the inputs")
         seen.add(id(v))
         result.append(spec)
     return result
+
+
+def _check_container(position: int, v: Variable, container: Container) -> None:
+    if container.dtype != v.type.dtype or len(container.shape) != v.type.ndim:
+        raise TypeError(
+            f"input {position} ({v!r}, {v.type}): its value is a container of {container.dtype} with "
+            f"{len(container.shape)} dimension(s) ({container.name!r}); a shared state needs the same type"
+        )
+
+
+def cut_at_computed_inputs(ins: list[In]) -> tuple[list[In], dict]:
+    """Inputs computed from other variables become free variables of the function (Theano cuts the graph
+    there): each such In gets a fresh variable of the same type, and {computed: fresh} replaces it in the
+    graph. The fresh In keeps the computed variable as its key (f[h], f.finder[h])."""
+    cut, replace = [], {}
+    for spec in ins:
+        v = spec.variable
+        if v.owner is not None:
+            fresh = v.type.make_variable(name=v.name)
+            replace[v] = fresh
+            spec = copy.copy(spec)
+            spec.variable, spec.key = fresh, v
+        cut.append(spec)
+    return cut, replace
 
 
 def normalize_outputs(outputs) -> tuple[list[Variable], list[bool], bool]:
@@ -140,7 +163,10 @@ def build_spec(inputs, outputs, updates, givens, no_default_updates, rebuild_str
     """Check everything function() was given and return the spec with givens applied."""
     if on_unused_input not in ("raise", "warn", "ignore", None):
         raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
-    ins = normalize_inputs(inputs)
+    if not isinstance(no_default_updates, (bool, list)):
+        raise TypeError(f"no_default_updates must be a bool or a list of shared variables, got "
+                        f"{type(no_default_updates).__name__} {no_default_updates!r:.60}")
+    ins, cuts = cut_at_computed_inputs(normalize_inputs(inputs))
     outs, borrow, single = normalize_outputs(outputs)
 
     update_pairs, targets = [], set()
@@ -152,10 +178,11 @@ def build_spec(inputs, outputs, updates, givens, no_default_updates, rebuild_str
         targets.add(id(target.container))
         update_pairs.append((target, _check_update_type(target, as_tensor_variable(expr))))
 
-    replace = _givens(givens, rebuild_strict)
+    replace = {**_givens(givens, rebuild_strict), **cuts}
     rebuild = None if rebuild_strict else _rebuild_with_inference
 
-    input_updates = [(i, as_tensor_variable(spec.update)) for i, spec in enumerate(ins) if spec.update is not None]
+    input_updates = [(i, _check_update_type(spec.variable, as_tensor_variable(spec.update)))
+                     for i, spec in enumerate(ins) if spec.update is not None]
     exprs = outs + [e for _, e in update_pairs] + [e for _, e in input_updates]
     exprs = clone_replace(exprs, replace, rebuild) if replace else exprs
 
@@ -165,6 +192,7 @@ def build_spec(inputs, outputs, updates, givens, no_default_updates, rebuild_str
     input_updates = [(i, e) for (i, _), e in zip(input_updates, exprs[n_out + n_up:])]
     if not rebuild_strict:
         update_pairs = [(t, _check_update_type(t, e)) for t, e in update_pairs]
+        input_updates = [(i, _check_update_type(ins[i].variable, e)) for i, e in input_updates]
 
     update_pairs = _add_default_updates(outs, update_pairs, input_updates, no_default_updates, replace, rebuild)
     all_exprs = outs + [e for _, e in update_pairs] + [e for _, e in input_updates]
@@ -239,6 +267,11 @@ def _collect_inputs(ins, all_exprs, update_pairs, name):
                 f"the graph needs {v!r} ({v.type}), which is not among the inputs of function {name!r}, "
                 "nor a shared variable or constant: add it to the inputs or substitute it with givens"
             )
+    for node in toposort(all_exprs):  # a gradient counts the cost's inputs as used (gradient.py grad_sources)
+        for v in node.outputs:
+            used.update(id(s) for s in getattr(v, "grad_sources", ()))
+    for v in all_exprs:
+        used.update(id(s) for s in getattr(v, "grad_sources", ()))
     for t, _ in update_pairs:
         if id(t.container) not in shared_ids:
             shared_ids[id(t.container)] = len(shared)
@@ -251,7 +284,7 @@ def _check_unused(ins, used, on_unused_input, name) -> None:
     unused = [(i, spec) for i, spec in enumerate(ins) if id(spec.variable) not in used]
     if not unused or on_unused_input == "ignore":
         return
-    listed = ", ".join(f"{spec.variable!r} (position {i})" for i, spec in unused)
+    listed = ", ".join(f"{getattr(spec, 'key', spec.variable)!r} (position {i})" for i, spec in unused)
     message = (
         f"function {name!r}: input(s) {listed} are not used to compute any output or update; "
         "pass on_unused_input='warn' or 'ignore' to allow this"

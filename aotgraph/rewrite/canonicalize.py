@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from aotgraph.graph.basic import Variable
 from aotgraph.rewrite.engine import run_pass
 from aotgraph.rewrite.pattern import HALF, ONE, TWO, ZERO, P, Rule, local_rewriter
+from aotgraph.tensor.grad_markers import MARKERS
 from aotgraph.tensor.math import abs, add, cast, neg, sigmoid, sqr, sqrt, sub
 from aotgraph.tensor.shape_ops import dimshuffle
 
@@ -100,6 +101,8 @@ RULES = [
     Rule("reshape_same_shape", P("reshape", "x", name="out"), _reshape_to_same_shape),
     Rule("cast_same_dtype", P("cast", "x", name="out"), _cast_to_same_dtype),
     Rule("reduce_size_one_axes", P("reduce", "x", name="out"), _reduce_over_size_one_axes),
+    # zero_grad, grad_clip, ...: identities once the gradient is built
+    *(Rule(f"drop_{name}", P(name, "x"), lambda x: x) for name in MARKERS),
 ]
 
 _local = local_rewriter(RULES)

@@ -28,10 +28,13 @@ class InputSlot:
     """Call-time facts about one explicit input (from a Param/In or a bare variable)."""
 
     __slots__ = ("name", "key", "position", "dtype", "shape", "strict", "allow_downcast", "mutable",
-                 "container", "has_default", "error_label")
+                 "container", "has_default", "error_label", "implicit", "shares_state")
 
     def __init__(self, name, key, position, dtype, shape, strict=False, allow_downcast=None,
-                 mutable=False, default=_MISSING):
+                 mutable=False, default=_MISSING, implicit=False):
+        """default: a value, _MISSING, or a Container used itself (its state is shared with its owner: a value
+        passed for the input is stored there, as in Theano); implicit: the input takes its default always, and
+        a call that passes it is refused (Theano)."""
         self.name = name
         self.key = key
         self.position = position
@@ -41,9 +44,14 @@ class InputSlot:
         self.allow_downcast = allow_downcast
         self.mutable = mutable
         self.has_default = default is not _MISSING
+        self.implicit = implicit
+        self.error_label = ""  # how errors name this input: "argument 'x' of function 'f'"
+        self.shares_state = isinstance(default, Container)
+        if self.shares_state:
+            self.container = default
+            return
         label = name if name is not None else f"input {position}"
         self.container = Container(None, label, dtype, shape, strict, allow_downcast)
-        self.error_label = ""  # how errors name this input: "argument 'x' of function 'f'"
         if self.has_default:
             self.container.set(default)
 
@@ -90,6 +98,8 @@ class Function:
             if slot.name is not None:
                 self._by_name[slot.name] = None if slot.name in self._by_name else slot.position
         self._mutable = [slot.position for slot in self._inputs if slot.mutable]
+        self._implicit = [slot.position for slot in self._inputs if slot.implicit]
+        self._stored = [slot.position for slot in self._inputs if slot.shares_state and not slot.implicit]
         # Defaults this function updates (In(..., update=...)) are read under STATE_LOCK, like shared values:
         # read outside it, two threads could both read the old default and one update would be lost.
         self._late_defaults = sorted({index for (kind, index), _, _ in self._updates if kind == "input"})
@@ -99,7 +109,8 @@ class Function:
             for (kind, index), position, must_copy in self._updates
         ]
         # The fast path: no state, nothing to copy or check beyond each argument's dtype and rank.
-        self._plain = not (self._shared or self._commits or self._mutable or self._copy_outputs)
+        self._plain = not (self._shared or self._commits or self._mutable or self._copy_outputs or self._implicit
+                           or self._stored)
         self._fast_checks = [
             (slot.dtype, len(slot.shape), all(s is None for s in slot.shape),
              slot.dtype == _FLOAT64 and not slot.shape and not slot.strict)
@@ -116,6 +127,8 @@ class Function:
             self.finder[key] = container
             if container.name is not None:
                 self.finder.setdefault(container.name, container)
+        for slot in self._inputs:  # by position too, as Theano's finder (after the variables: inv_finder names them)
+            self.finder.setdefault(slot.position, slot.container)
         self.inv_finder = {}
         for key, container in self.finder.items():
             self.inv_finder.setdefault(container, key)
@@ -149,7 +162,8 @@ class Function:
         if set_c_path is not None:  # it also takes calls with state, unless they need defaults or mutable inputs
             state = None
             typenums = [dtype.num for dtype, _, _, _ in self._fast_checks]
-            if self._profile is None and not (self._mutable or self._late_defaults) and max(typenums, default=0) < 256:
+            if (self._profile is None and not (self._mutable or self._late_defaults or self._implicit or self._stored)
+                    and max(typenums, default=0) < 256):
                 state = (self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single, bytes(typenums),
                          bytes(ndim for _, ndim, _, _ in self._fast_checks),
                          bytes(any_size | 2 * takes_float for _, _, any_size, takes_float in self._fast_checks),
@@ -178,7 +192,7 @@ class Function:
         """The general call: defaults, keywords, state, profiling, copies."""
         profile = self.profile
         start = time.perf_counter() if profile is not None else 0.0
-        if kwargs or len(args) != self._n_inputs:
+        if kwargs or len(args) != self._n_inputs or self._implicit:
             values = self._bind(args, kwargs)
         else:
             values = list(args)
@@ -195,6 +209,10 @@ class Function:
             for i in self._mutable:
                 if values[i] is not _LATE_DEFAULT and not values[i].flags.writeable:
                     raise ValueError(f"{inputs[i].error_label} is declared mutable=True but the array is read-only")
+        for i in self._stored:  # a value passed for a shared input container becomes its state (Theano)
+            if values[i] is not _LATE_DEFAULT and values[i] is not self._inputs[i].container.value:
+                with STATE_LOCK:
+                    self._inputs[i].container.value = _array(values[i], copy=True)
         if self._shared or self._commits:
             with STATE_LOCK:
                 results = self._run_with_state(values, profile)
@@ -236,6 +254,10 @@ class Function:
         if len(args) > n:
             raise TypeError(f"function {fname!r} takes at most {n} arguments ({len(args)} given)")
         values = list(args) + [_MISSING] * (n - len(args))
+        for i in self._implicit:
+            if values[i] is not _MISSING or self._inputs[i].name in kwargs:
+                raise TypeError(f"function {fname!r}: input {self._inputs[i].describe()} is implicit "
+                                "(In(..., implicit=True)): it takes its value, never an argument")
         for key, value in kwargs.items():
             if key not in self._by_name:
                 known = ", ".join(repr(k) for k in self._by_name) or "none"
@@ -279,7 +301,13 @@ class Function:
 
     @property
     def container(self):
+        """Theano's `f.container[key]`: the Container of an input (by variable, name or position) or shared value."""
         return self.finder
+
+    @property
+    def value(self):
+        """Theano's `f.value[key]` (read and assign): the same as `f[key]`."""
+        return _ValueView(self)
 
     def free(self) -> None:
         """Release intermediate storage; the function stays usable."""
@@ -350,6 +378,21 @@ def function_class(thunk) -> type:
     kernel = getattr(thunk, "__self__", thunk)
     make = getattr(kernel, "function_class", None)
     return make(Function) if make is not None else Function
+
+
+class _ValueView:
+    """`f.value`: item access to the values of a function's inputs and shared variables."""
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function):
+        self._function = function
+
+    def __getitem__(self, key):
+        return self._function[key]
+
+    def __setitem__(self, key, value) -> None:
+        self._function[key] = value
 
 
 class _NoDefault:

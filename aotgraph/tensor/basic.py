@@ -21,9 +21,9 @@ def tensor(dtype="floatX", shape: Sequence[int | None] = (), name: str | None = 
     return TensorVariable(TensorType(dtype, shape), name=name)
 
 
-def _maker(dtype: str | None, ndim: int, doc: str):
+def _maker(dtype: str | None, shape: tuple, doc: str):
     def make(name: str | None = None, dtype: str | None = dtype):
-        return tensor(dtype or "floatX", (None,) * ndim, name=name)
+        return tensor(dtype or "floatX", shape, name=name)
 
     make.__doc__ = doc
     return make
@@ -31,24 +31,35 @@ def _maker(dtype: str | None, ndim: int, doc: str):
 
 def _plural(single):
     def make(*names):
-        if len(names) == 1 and isinstance(names[0], int):
+        """Theano's rule: an int n gives n unnamed variables; one string gives a variable per character
+        ('xy' -> x, y; 'x' alone -> the bare variable, not a list); several strings a variable per string.
+        Ours too: a string with commas is split at the commas ('x, y' -> x, y)."""
+        if len(names) == 1 and isinstance(names[0], int) and not isinstance(names[0], bool):
             return [single() for _ in range(names[0])]
-        if len(names) == 1 and isinstance(names[0], str) and "," in names[0]:
-            names = tuple(n.strip() for n in names[0].split(","))
+        if len(names) == 1 and isinstance(names[0], str):
+            text = names[0]
+            if "," in text:
+                return [single(n.strip()) for n in text.split(",")]
+            return single(text) if len(text) == 1 else [single(c) for c in text]
+        for n in names:
+            if not isinstance(n, str):
+                raise TypeError(f"{single.__name__}s() takes a count or names (strings), got {n!r:.60}")
         return [single(n) for n in names]
 
     return make
 
 
-_RANKS = {"scalar": 0, "vector": 1, "matrix": 2, "tensor3": 3, "tensor4": 4}
+# Theano's kinds: static shapes (a row is a 1 x n matrix, a col an n x 1 one)
+_RANKS = {"scalar": (), "vector": (None,), "matrix": (None, None), "row": (1, None), "col": (None, 1),
+          **{f"tensor{n}": (None,) * n for n in range(3, 8)}}
 _PREFIX = {"d": "float64", "f": "float32", "i": "int32", "l": "int64", "b": "int8", "w": "int16", "c": None}
 
 _constructors = {}
-for _kind, _ndim in _RANKS.items():
-    _constructors[_kind] = _maker(None, _ndim, f"A floatX {_kind}.")
+for _kind, _shape in _RANKS.items():
+    _constructors[_kind] = _maker(None, _shape, f"A floatX {_kind}.")
     for _p, _dt in _PREFIX.items():
         if _dt is not None:
-            _constructors[_p + _kind] = _maker(_dt, _ndim, f"A {_dt} {_kind}.")
+            _constructors[_p + _kind] = _maker(_dt, _shape, f"A {_dt} {_kind}.")
 for _name, _fn in list(_constructors.items()):
     _fn.__name__ = _name
     _constructors[_name[:-1] + "ces" if _name.endswith("x") else _name + "s"] = _plural(_fn)

@@ -48,9 +48,28 @@ def _cast_np(x, dtype):
 
 
 # ---- arithmetic -------------------------------------------------------------------------------
-add = elemwise("add", np.add, 2, _grad(lambda x, y, z, gz: [gz, gz]))
+_add = elemwise("add", np.add, 2, _grad(lambda x, y, z, gz: [gz, gz]))
 sub = elemwise("sub", np.subtract, 2, _grad(lambda x, y, z, gz: [gz, -gz]))
-mul = elemwise("mul", np.multiply, 2, _grad(lambda x, y, z, gz: [gz * y, gz * x]))
+_mul = elemwise("mul", np.multiply, 2, _grad(lambda x, y, z, gz: [gz * y, gz * x]))
+
+
+def add(x, y, *more):
+    """Elementwise sum with numpy's broadcasting and promotion; several terms add left to right (Theano's
+    add takes any number)."""
+    result = _add(x, y)
+    for z in more:
+        result = _add(result, z)
+    return result
+
+
+def mul(x, y, *more):
+    """Elementwise product with numpy's broadcasting and promotion; several factors multiply left to right."""
+    result = _mul(x, y)
+    for z in more:
+        result = _mul(result, z)
+    return result
+
+
 true_div = elemwise("true_div", np.true_divide, 2, _grad(lambda x, y, z, gz: [gz / y, -gz * z / y]))
 floor_div = elemwise("floor_div", np.floor_divide, 2, _grad(lambda x, y, z, gz: [None, None]), expensive=True)
 mod = elemwise("mod", np.remainder, 2, _grad(lambda x, y, z, gz: [gz, -gz * floor_div(x, y)]), expensive=True)
@@ -121,12 +140,32 @@ erf = elemwise(
     c_function="erf", vector_math=True,
 )
 
+arctan2 = elemwise(
+    "arctan2", np.arctan2, 2,
+    _grad(lambda y, x, z, gz: [gz * x / (sqr(x) + sqr(y)), -gz * y / (sqr(x) + sqr(y))]), c_function="atan2",
+)
+
+
+def _erfc_np(x):
+    x = np.asarray(x)
+    out = np.vectorize(_pymath.erfc, otypes=[np.float64])(x) if x.size else np.zeros(x.shape)
+    return out.astype(np.result_type(x.dtype, np.float16), copy=False)
+
+
+erfc = elemwise(
+    "erfc", _erfc_np, 1, _grad(lambda x, z, gz: [-gz * (2 / _pymath.sqrt(_pymath.pi)) * exp(-sqr(x))]),
+    c_function="erfc",
+)
+isnan = elemwise("isnan", np.isnan, 1, _grad(lambda x, z, gz: [None]))
+isinf = elemwise("isinf", np.isinf, 1, _grad(lambda x, z, gz: [None]))
+
 # ---- piecewise --------------------------------------------------------------------------------
 _zero_grad1 = _grad(lambda x, z, gz: [None])
 sign = elemwise("sign", _sign_np, 1, _zero_grad1)
 floor = elemwise("floor", np.floor, 1, _zero_grad1, c_function="floor")
 ceil = elemwise("ceil", np.ceil, 1, _zero_grad1, c_function="ceil")
 round = elemwise("round", np.round, 1, _zero_grad1, c_function="rint")  # half to even, like numpy
+trunc = elemwise("trunc", np.trunc, 1, _zero_grad1, c_function="trunc")
 relu = elemwise("relu", lambda x: np.maximum(x, np.zeros((), np.asarray(x).dtype)), 1,
                 _grad(lambda x, z, gz: [gz * gt(x, 0)]))
 switch = elemwise(

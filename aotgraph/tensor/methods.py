@@ -10,6 +10,8 @@ from __future__ import annotations
 from aotgraph.tensor import blas, math, reduction, shape_ops, subtensor
 from aotgraph.tensor.variable import TensorOps
 
+_COMPARISONS = frozenset({"lt", "le", "gt", "ge", "eq", "neq"})
+
 
 class TensorMethods:
     """Operator overloads and methods of tensor variables and constants (numpy's meaning)."""
@@ -49,10 +51,14 @@ class TensorMethods:
     def __ge__(self, other): return math.ge(self, other)
 
     def __bool__(self):
-        raise TypeError(
-            "a symbolic variable has no truth value; use at.switch/at.where for conditions, "
-            "and at.eq/at.neq for element-wise equality"
-        )
+        """True, as in Theano (`if not W: W = shared(...)`), except for a comparison's result: `if x > 0:`
+        cannot be decided while building the graph, so it raises."""
+        if self.owner is not None and self.owner.op.name in _COMPARISONS:
+            raise TypeError(
+                f"the result of a symbolic comparison ({self.owner.op.name}) has no truth value while the graph "
+                "is built; use at.switch/at.where for conditions, and at.eq/at.neq for element-wise equality"
+            )
+        return True
 
     def __len__(self):
         raise TypeError("a symbolic variable has no len(); use x.shape[0]")

@@ -29,13 +29,19 @@ def normalize_dtype(dtype) -> str:
     return name
 
 
+def _is_bool(s) -> bool:
+    return isinstance(s, (bool, np.bool_))
+
+
 class TensorType(Type):
     """An n-dimensional array type. Immutable and hashable."""
 
     __slots__ = ("dtype", "shape", "_hash")
 
     def __init__(self, dtype, shape: Sequence[int | None] = ()):
-        shape = tuple(None if s is None else int(s) for s in shape)
+        """shape: per axis None (any size) or a size; a bool is Theano's broadcastable flag (True: 1, False:
+        any size), so `TensorType('float64', (False, True))` means what it means in Theano."""
+        shape = tuple(None if s is None or _is_bool(s) and not s else 1 if _is_bool(s) else int(s) for s in shape)
         if any(s is not None and s < 0 for s in shape):
             raise ValueError(f"static shape entries must be None or >= 0, got {shape}")
         object.__setattr__(self, "dtype", normalize_dtype(dtype))
@@ -66,6 +72,10 @@ class TensorType(Type):
 
     def make_variable(self, owner=None, index=None, name=None):
         return TensorVariable(self, owner, index, name)
+
+    def __call__(self, name: str | None = None) -> TensorVariable:
+        """A new input of this type (Theano's `T.TensorType('float64', (False, True))('x')`)."""
+        return self.make_variable(name=name)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TensorType) and self.dtype == other.dtype and self.shape == other.shape

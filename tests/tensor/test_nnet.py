@@ -58,8 +58,9 @@ def test_numerically_stable():
 
 
 def test_nnet_namespace_and_errors():
-    assert at.nnet.softmax is at.softmax and at.nnet.sigmoid is at.sigmoid and at.nnet.relu is at.relu
+    assert at.nnet.softmax is at.softmax and at.nnet.sigmoid is at.sigmoid
     x = at.dmatrix()
+    assert at.nnet.relu(x).owner.op.name == "relu"  # Theano's relu(x, alpha=0): the relu op when alpha is 0
     assert at.softmax(x).owner.op.axis == (1,)
     assert at.softmax(x, axis=None).owner.op.axis == (0, 1)
     with pytest.raises(np.exceptions.AxisError, match="softmax: axis 2 is out of bounds for array of dimension 2"):
