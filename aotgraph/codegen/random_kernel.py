@@ -1,0 +1,189 @@
+"""The compiled random draw: a typed Philox4x32-10 loop in C, and the shared numpy transforms after it.
+
+`random_draw` nodes become numpy-call steps (OPS["random_draw"]) that ask `_rng_uniforms` for the draw's
+uniforms and hand them to `_rng_sample`, the very source of aotgraph/tensor/random_transforms.py copied into
+the module. `_rng_uniforms` computes Philox blocks eight at a time in structure-of-arrays form (gcc
+vectorizes the eight lanes: a widening 32x32->64 multiply per lane) and writes the floats directly, with the
+constants of aotgraph/tensor/philox.py and its exact bit conversion, so its output equals the numpy reference
+bit for bit. Large draws split their groups of blocks over the module's threads: every group's numbers depend
+on its counter alone, so the result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from aotgraph.codegen.ir import CallStep
+from aotgraph.codegen.loops import tuple_literal
+from aotgraph.codegen.ops import HELPERS, rule
+from aotgraph.tensor import philox, random_transforms
+
+_C_PHILOX = """
+#include <stdint.h>
+#include <string.h>
+/* Philox4x32-$rounds over eight consecutive counters at once (aotgraph/tensor/philox.py is the reference). */
+static inline void ag_philox_group(uint64_t key, uint64_t first, uint32_t x0[8], uint32_t x1[8],
+                                   uint32_t x2[8], uint32_t x3[8]) {
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    int l, r;
+    for (l = 0; l < 8; l++) {
+        uint64_t c = first + (uint64_t)l;
+        x0[l] = (uint32_t)c; x1[l] = (uint32_t)(c >> 32); x2[l] = 0; x3[l] = 0;
+    }
+    for (r = 0; r < $rounds; r++) {
+        for (l = 0; l < 8; l++) {
+            uint64_t p0 = (uint64_t)$m0u * x0[l];
+            uint64_t p1 = (uint64_t)$m1u * x2[l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ x1[l] ^ k0;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ x3[l] ^ k1;
+            x1[l] = (uint32_t)p1; x3[l] = (uint32_t)p0; x0[l] = n0; x2[l] = n2;
+        }
+        k0 += $w0u; k1 += $w1u;
+    }
+}
+
+/* The float64 loop at -O3: gcc's -O2 keeps the eight lanes in memory between rounds (3x slower, measured). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+#endif
+/* Groups g0 <= g < g1 of eight blocks from counter `counter`: 16 doubles per group, written from `out`. */
+static void ag_philox_f64(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
+    uint32_t x0[8], x1[8], x2[8], x3[8];
+    uint64_t bits[16];
+    double ones[16];
+    int64_t g;
+    int l;
+    for (g = g0; g < g1; g++) {
+        ag_philox_group(key, counter + 8u * (uint64_t)g, x0, x1, x2, x3);
+        for (l = 0; l < 8; l++) {
+            bits[2 * l] = 0x3FF0000000000000ull | ((uint64_t)(x0[l] >> 12) << 32) | x1[l];
+            bits[2 * l + 1] = 0x3FF0000000000000ull | ((uint64_t)(x2[l] >> 12) << 32) | x3[l];
+        }
+        memcpy(ones, bits, sizeof ones);
+        for (l = 0; l < 16; l++) out[16 * (g - g0) + l] = ones[l] - (1.0 - 0x1p-53);
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+/* Groups g0 <= g < g1 of eight blocks: 32 floats per group (at -O2: there -O3 makes it 3x slower). */
+static void ag_philox_f32(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, float* out) {
+    uint32_t x0[8], x1[8], x2[8], x3[8];
+    uint32_t bits[32];
+    float ones[32];
+    int64_t g;
+    int l;
+    for (g = g0; g < g1; g++) {
+        ag_philox_group(key, counter + 8u * (uint64_t)g, x0, x1, x2, x3);
+        for (l = 0; l < 8; l++) {
+            bits[4 * l] = 0x3F800000u | (x0[l] >> 9);
+            bits[4 * l + 1] = 0x3F800000u | (x1[l] >> 9);
+            bits[4 * l + 2] = 0x3F800000u | (x2[l] >> 9);
+            bits[4 * l + 3] = 0x3F800000u | (x3[l] >> 9);
+        }
+        memcpy(ones, bits, sizeof ones);
+        for (l = 0; l < 32; l++) out[32 * (g - g0) + l] = ones[l] - (1.0f - 0x1p-24f);
+    }
+}
+"""
+
+_CYTHON_UNIFORMS = '''
+cdef extern from *:
+    """$c_source"""
+    void ag_philox_f64(cnp.npy_uint64 key, cnp.npy_uint64 counter, cnp.npy_int64 g0, cnp.npy_int64 g1,
+                       double* out) noexcept nogil
+    void ag_philox_f32(cnp.npy_uint64 key, cnp.npy_uint64 counter, cnp.npy_int64 g0, cnp.npy_int64 g1,
+                       float* out) noexcept nogil
+
+
+cdef void _rng_groups(bint f64, cnp.npy_uint64 key, cnp.npy_uint64 counter, cnp.npy_int64 g0, cnp.npy_int64 g1,
+                      char* out) noexcept nogil:
+    if f64:
+        ag_philox_f64(key, counter, g0, g1, <double*>out + 16 * g0)
+    else:
+        ag_philox_f32(key, counter, g0, g1, <float*>out + 32 * g0)
+
+
+def _rng_uniforms(state, count, udtype):
+    """(count uniforms in (0, 1) of udtype, the state after them): philox.uniforms of the reference, compiled."""
+    state = np.asarray(state)
+    if state.dtype != np.uint64 or state.shape != ($state_size,):
+        raise ValueError(f"a random stream's state must be a uint64 array [key, counter] of shape ($state_size,), "
+                         f"got {state.dtype} {state.shape}")
+    cdef bint f64 = udtype == "float64"
+    cdef cnp.npy_uint64 key = state[0]
+    cdef cnp.npy_uint64 counter = state[1]
+    cdef cnp.npy_int64 n = count
+    cdef cnp.npy_int64 per_group = 16 if f64 else 32
+    cdef cnp.npy_int64 full = n // per_group
+    cdef cnp.npy_int64 rest = n - full * per_group
+    cdef cnp.npy_int64 words = n * (2 if f64 else 1)
+    cdef int t
+    cdef int nt = _ag_threads
+    cdef cnp.ndarray out = np.empty(n, dtype=np.float64 if f64 else np.float32)
+    cdef cnp.ndarray tail
+    cdef char* data = <char*>cnp.PyArray_DATA(out)
+    if full < nt:
+        nt = <int>max(full, 1)
+    if nt > 1 and n >= _PAR_MIN:
+        with nogil:
+            for t in prange(nt, num_threads=nt, schedule="static"):
+                _rng_groups(f64, key, counter, full * t // nt, full * (t + 1) // nt, data)
+    elif n >= _NOGIL_MIN:
+        with nogil:
+            _rng_groups(f64, key, counter, 0, full, data)
+    else:
+        _rng_groups(f64, key, counter, 0, full, data)
+    if rest:
+        tail = np.empty(per_group, dtype=out.dtype)
+        _rng_groups(f64, key, counter + 8 * <cnp.npy_uint64>full, 0, 1, <char*>cnp.PyArray_DATA(tail))
+        out[full * per_group:] = tail[:rest]
+    new_state = np.array(state, dtype=np.uint64)
+    new_state[1] = counter + <cnp.npy_uint64>((words + $words_per_block - 1) // $words_per_block)
+    return out, new_state
+'''
+
+
+
+
+def _substitute(text: str, **values) -> str:
+    """`text` with each `$name` replaced by str(value) (C and Cython braces stay as they are)."""
+    for name, value in sorted(values.items(), key=lambda item: -len(item[0])):
+        text = text.replace(f"${name}", str(value))
+    return text
+
+
+def _transform_helpers() -> dict[str, str]:
+    """The source of every `_rng_` function of random_transforms.py, one helper each, with Python's indexing
+    (the module's directives turn off negative indices and bounds checks, which plain Python code relies on)."""
+    python_indexing = "@cython.boundscheck(True)\n@cython.wraparound(True)\n"
+    return {name: python_indexing + inspect.getsource(fn).strip("\n") for name, fn in vars(random_transforms).items()
+            if name.startswith("_rng_") and inspect.isfunction(fn)}
+
+
+_C_SOURCE = _substitute(_C_PHILOX, rounds=philox.ROUNDS, m0=philox.MULTIPLIERS[0], m1=philox.MULTIPLIERS[1],
+                        w0=philox.KEY_BUMPS[0], w1=philox.KEY_BUMPS[1])
+HELPERS["_rng_uniforms"] = _substitute(_CYTHON_UNIFORMS, c_source=_C_SOURCE, state_size=philox.STATE_SIZE,
+                                       words_per_block=philox.WORDS_PER_BLOCK).strip("\n")
+HELPERS.update(_transform_helpers())
+_HELPER_NAMES = ("_rng_uniforms", *sorted(_transform_helpers()))
+
+
+@rule("random_draw")
+def _random_draw(node, ins, outs):
+    op = node.op
+    nsym = sum(1 for s in op.shape if s is None)
+    state, sizes, params = ins[0], ins[1:1 + nsym], ins[1 + nsym:]
+    new_state, sample = outs
+    lines = [
+        f"shape = _np_fill({op.shape!r}, {tuple_literal([b.name for b in sizes])})",
+        f"params = {tuple_literal([b.name for b in params])}",
+        f"count = _rng_count({op.dist!r}, shape, params, {op.extra!r})",
+        f"u, {new_state.name} = _rng_uniforms({state.name}, count, {op.udtype!r})",
+        f"{sample.name} = _rng_sample({op.dist!r}, u, shape, params, {op.dtype!r}, {op.extra!r})",
+    ]
+    helpers = {name: HELPERS[name] for name in ("_np_fill", *_HELPER_NAMES)}
+    return CallStep(list(ins), list(outs), lines, helpers)
