@@ -53,7 +53,7 @@ class RandomStreams:
         new_state, sample = random_draw(dist, state, shape, sizes, params, dtype, udtype, extra)
         state.default_update = new_state
         self.state_updates.append((state, new_state))
-        sample.rng = state
+        sample.rng = sample.rstate = state  # Theano's names: .rng (RandomStreams), .rstate (MRG_RandomStreams)
         sample.update = (state, new_state)
         return sample
 
@@ -135,8 +135,14 @@ class RandomStreams:
 
 
 def _check_seed(seed) -> int:
+    """The 64-bit seed of an int, or of a sequence of ints (MRG_RandomStreams also takes six), mixed by numpy's
+    SeedSequence (a fixed algorithm: the same ints give the same seed with every numpy)."""
+    if isinstance(seed, (list, tuple, np.ndarray)) and len(seed) and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 0 for v in seed):
+        return int(np.random.SeedSequence([int(v) for v in seed]).generate_state(1, np.uint64)[0])
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"a random seed must be an int, got {type(seed).__name__} {seed!r}")
+        raise TypeError(f"a random seed must be an int (or a sequence of non-negative ints), got "
+                        f"{type(seed).__name__} {seed!r}")
     return int(seed) % 2**64
 
 
@@ -177,7 +183,7 @@ def _is_value(v: TensorVariable, value) -> bool:
 
 
 def _set_rng(sample: TensorVariable, draw: TensorVariable) -> TensorVariable:
-    sample.rng, sample.update = draw.rng, draw.update
+    sample.rng, sample.rstate, sample.update = draw.rng, draw.rstate, draw.update
     return sample
 
 

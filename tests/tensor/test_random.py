@@ -278,10 +278,14 @@ def test_no_default_updates_freezes_the_draws():
     assert not np.array_equal(explicit(), explicit())
 
 
-def test_mrg_default_seed_is_theanos():
+def test_mrg_default_seed_is_theanos_and_six_int_seeds_work():
     assert MRG_RandomStreams().default_instance_seed == 12345
-    a = draw(MRG_RandomStreams().uniform((4,)))
-    np.testing.assert_array_equal(a, draw(RandomStreams(12345).uniform((4,))))
+    u = MRG_RandomStreams().uniform((4,))
+    assert u.rstate is u.rng and u.update[0] is u.rstate
+    np.testing.assert_array_equal(draw(u), draw(RandomStreams(12345).uniform((4,))))
+    six = draw(MRG_RandomStreams(seed=[1, 2, 3, 4, 5, 6]).uniform((4,)))
+    np.testing.assert_array_equal(six, draw(MRG_RandomStreams(seed=(1, 2, 3, 4, 5, 6)).uniform((4,))))
+    assert not np.array_equal(six, draw(MRG_RandomStreams(seed=[1, 2, 3, 4, 5, 7]).uniform((4,))))
 
 
 def test_errors_name_the_problem():
@@ -304,7 +308,7 @@ def test_grad_through_a_draw_is_disconnected():
     w = at.dvector("w")
     counts = s.multinomial(pvals=at.softmax(w).dimshuffle("x", 0), n=3)
     cost = at.cast(counts, "float64").sum()
-    with pytest.raises(ValueError, match="disconnected|not part of the computational graph|depend"):
+    with pytest.raises(ValueError, match="does not depend on wrt"):
         ag.grad(cost, w)
     g = ag.grad(cost, w, disconnected_inputs="ignore")
     np.testing.assert_array_equal(ag.function([w], g, mode=MODE, on_unused_input="ignore")(np.ones(3)), 0)
