@@ -25,10 +25,14 @@ from aotgraph.tensor import philox, random_transforms
 _C_PHILOX = """
 #include <stdint.h>
 #include <string.h>
-#if defined(__x86_64__) && !defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+/* AG_PHILOX_PLAIN / AG_PHILOX_SSE2 force one form (tests/codegen/test_philox_forms.py checks each one). */
+#if defined(__x86_64__) && !defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__)) \\
+    && !defined(AG_PHILOX_PLAIN)
 #include <immintrin.h>
 #define AG_PHILOX_X86 1
 #endif
+#define AG_TWO_M53 1.1102230246251565e-16 /* 2**-53, exactly */
+#define AG_TWO_M24 5.9604644775390625e-08f /* 2**-24, exactly */
 /* The float64 code at -O3: gcc's -O2 keeps the lanes in memory between rounds (3x slower, measured). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
@@ -71,7 +75,7 @@ static void ag_philox_f64_plain(uint64_t key, uint64_t counter, int64_t g0, int6
             bits[2 * l + 1] = 0x3FF0000000000000ull | ((x2[l] >> 12) << 32) | x3[l];
         }
         memcpy(ones, bits, sizeof ones);
-        for (l = 0; l < 16; l++) out[16 * (g - g0) + l] = ones[l] - (1.0 - 0x1p-53);
+        for (l = 0; l < 16; l++) out[16 * (g - g0) + l] = ones[l] - (1.0 - AG_TWO_M53);
     }
 }
 #endif
@@ -96,7 +100,7 @@ static void ag_philox_f64_sse2(uint64_t key, uint64_t counter, int64_t g0, int64
     const __m128i m0 = _mm_set1_epi64x($m0ll), m1 = _mm_set1_epi64x($m1ll), zero = _mm_setzero_si128();
     const __m128i low = _mm_set1_epi64x(0xFFFFFFFFll), high20 = _mm_set1_epi64x(0x000FFFFF00000000ll);
     const __m128i one = _mm_set1_epi64x(0x3FF0000000000000ll);
-    const __m128d shift = _mm_set1_pd(1.0 - 0x1p-53);
+    const __m128d shift = _mm_set1_pd(1.0 - AG_TWO_M53);
     int64_t g;
     int v, r;
     for (g = g0; g < g1; g++) {
@@ -126,7 +130,7 @@ static void ag_philox_f64_avx2(uint64_t key, uint64_t counter, int64_t g0, int64
     const __m256i m0 = _mm256_set1_epi64x($m0ll), m1 = _mm256_set1_epi64x($m1ll), zero = _mm256_setzero_si256();
     const __m256i low = _mm256_set1_epi64x(0xFFFFFFFFll), high20 = _mm256_set1_epi64x(0x000FFFFF00000000ll);
     const __m256i one = _mm256_set1_epi64x(0x3FF0000000000000ll);
-    const __m256d shift = _mm256_set1_pd(1.0 - 0x1p-53);
+    const __m256d shift = _mm256_set1_pd(1.0 - AG_TWO_M53);
     int64_t g;
     int v, r;
     for (g = g0; g < g1; g++) {
@@ -159,7 +163,9 @@ static void ag_philox_f64_avx2(uint64_t key, uint64_t counter, int64_t g0, int64
 #endif
 
 static void ag_philox_f64(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
-#ifdef AG_PHILOX_X86
+#if defined(AG_PHILOX_X86) && defined(AG_PHILOX_SSE2)
+    ag_philox_f64_sse2(key, counter, g0, g1, out);
+#elif defined(AG_PHILOX_X86)
     if (__builtin_cpu_supports("avx2"))
         ag_philox_f64_avx2(key, counter, g0, g1, out);
     else
@@ -200,7 +206,7 @@ static void ag_philox_f32(uint64_t key, uint64_t counter, int64_t g0, int64_t g1
             bits[4 * l + 3] = 0x3F800000u | (x3[l] >> 9);
         }
         memcpy(ones, bits, sizeof ones);
-        for (l = 0; l < 32; l++) out[32 * (g - g0) + l] = ones[l] - (1.0f - 0x1p-24f);
+        for (l = 0; l < 32; l++) out[32 * (g - g0) + l] = ones[l] - (1.0f - AG_TWO_M24);
     }
 }
 """
