@@ -228,25 +228,32 @@ cdef void _rng_groups(bint f64, cnp.npy_uint64 key, cnp.npy_uint64 counter, cnp.
         ag_philox_f32(key, counter, g0, g1, <float*>out + 32 * g0)
 
 
-def _rng_uniforms(state, count, udtype):
-    """(count uniforms in (0, 1) of udtype, the state after them): philox.uniforms of the reference, compiled."""
-    state = np.asarray(state)
-    if state.dtype != np.uint64 or state.shape != ($state_size,):
+cdef tuple _rng_uniforms(cnp.ndarray state, tuple shape, bint f64):
+    """(uniforms in (0, 1) of `shape`, float64 or float32, the state after them): philox.uniforms, compiled."""
+    cdef cnp.npy_intp dims[64]
+    cdef cnp.npy_intp two = $state_size
+    cdef int nd = len(shape)
+    cdef int k, t
+    cdef cnp.npy_int64 n = 1
+    for k in range(nd):
+        dims[k] = shape[k]
+        if dims[k] < 0:
+            raise ValueError(f"random draw: negative size in {shape}")
+        n *= dims[k]
+    if cnp.PyArray_TYPE(state) != cnp.NPY_UINT64 or cnp.PyArray_NDIM(state) != 1 or cnp.PyArray_DIMS(state)[0] != two:
         raise ValueError(f"a random stream's state must be a uint64 array [key, counter] of shape ($state_size,), "
-                         f"got {state.dtype} {state.shape}")
-    cdef bint f64 = udtype == "float64"
-    cdef cnp.npy_uint64 key = state[0]
-    cdef cnp.npy_uint64 counter = state[1]
-    cdef cnp.npy_int64 n = count
+                         f"got {state.dtype} {(<object>state).shape}")
+    cdef cnp.npy_uint64 key = (<cnp.npy_uint64*>cnp.PyArray_GETPTR1(state, 0))[0]
+    cdef cnp.npy_uint64 counter = (<cnp.npy_uint64*>cnp.PyArray_GETPTR1(state, 1))[0]
     cdef cnp.npy_int64 per_group = 16 if f64 else 32
     cdef cnp.npy_int64 full = n // per_group
     cdef cnp.npy_int64 rest = n - full * per_group
     cdef cnp.npy_int64 words = n * (2 if f64 else 1)
-    cdef int t
     cdef int nt = _ag_threads
-    cdef cnp.ndarray out = np.empty(n, dtype=np.float64 if f64 else np.float32)
-    cdef cnp.ndarray tail
+    cdef cnp.ndarray out = cnp.PyArray_EMPTY(nd, dims, cnp.NPY_FLOAT64 if f64 else cnp.NPY_FLOAT32, 0)
+    cdef cnp.ndarray new_state = cnp.PyArray_EMPTY(1, &two, cnp.NPY_UINT64, 0)
     cdef char* data = <char*>cnp.PyArray_DATA(out)
+    cdef double tail[32]  # one group: 16 doubles or 32 floats
     if full < nt:
         nt = <int>max(full, 1)
     if nt > 1 and n >= _PAR_MIN:
@@ -259,15 +266,13 @@ def _rng_uniforms(state, count, udtype):
     else:
         _rng_groups(f64, key, counter, 0, full, data)
     if rest:
-        tail = np.empty(per_group, dtype=out.dtype)
-        _rng_groups(f64, key, counter + 8 * <cnp.npy_uint64>full, 0, 1, <char*>cnp.PyArray_DATA(tail))
-        out[full * per_group:] = tail[:rest]
-    new_state = np.array(state, dtype=np.uint64)
-    new_state[1] = counter + <cnp.npy_uint64>((words + $words_per_block - 1) // $words_per_block)
+        _rng_groups(f64, key, counter + 8 * <cnp.npy_uint64>full, 0, 1, <char*>tail)
+        memcpy(data + full * 128, tail, rest * (8 if f64 else 4))
+    (<cnp.npy_uint64*>cnp.PyArray_DATA(new_state))[0] = key
+    (<cnp.npy_uint64*>cnp.PyArray_DATA(new_state))[1] = (
+        counter + <cnp.npy_uint64>((words + $words_per_block - 1) // $words_per_block))
     return out, new_state
 '''
-
-
 
 
 def _substitute(text: str, **values) -> str:
@@ -299,12 +304,21 @@ def _random_draw(node, ins, outs):
     nsym = sum(1 for s in op.shape if s is None)
     state, sizes, params = ins[0], ins[1:1 + nsym], ins[1 + nsym:]
     new_state, sample = outs
-    lines = [
-        f"shape = _np_fill({op.shape!r}, {tuple_literal([b.name for b in sizes])})",
-        f"params = {tuple_literal([b.name for b in params])}",
-        f"count = _rng_count({op.dist!r}, shape, params, {op.extra!r})",
-        f"u, {new_state.name} = _rng_uniforms({state.name}, count, {op.udtype!r})",
-        f"{sample.name} = _rng_sample({op.dist!r}, u, shape, params, {op.dtype!r}, {op.extra!r})",
-    ]
-    helpers = {name: HELPERS[name] for name in ("_np_fill", *_HELPER_NAMES)}
+    f64 = op.udtype == "float64"
+    if sizes:
+        shape = f"_np_fill({op.shape!r}, {tuple_literal([b.name for b in sizes])})"
+        used = ("_np_fill", *_HELPER_NAMES)
+    else:
+        shape, used = repr(tuple(op.shape)), _HELPER_NAMES
+    if op.dist == "uniform":  # the uniforms are the sample: one call, no transform (a small draw takes ~2 us)
+        lines = [f"{sample.name}, {new_state.name} = _rng_uniforms({state.name}, {shape}, {f64})"]
+    else:
+        lines = [
+            f"shape = {shape}",
+            f"params = {tuple_literal([b.name for b in params])}",
+            f"count = _rng_count({op.dist!r}, shape, params, {op.extra!r})",
+            f"u, {new_state.name} = _rng_uniforms({state.name}, (count,), {f64})",
+            f"{sample.name} = _rng_sample({op.dist!r}, u, shape, params, {op.dtype!r}, {op.extra!r})",
+        ]
+    helpers = {name: HELPERS[name] for name in used}
     return CallStep(list(ins), list(outs), lines, helpers)

@@ -46,7 +46,9 @@ def _rng_sample(dist, u, shape, params, dtype, extra):
     if dist == "normal":
         radius = np.sqrt(-2.0 * np.log(u[0::2]))
         angle = (2.0 * np.pi) * u[1::2]
-        pairs = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1).reshape(-1)
+        pairs = np.empty(u.shape[0])
+        pairs[0::2] = radius * np.cos(angle)
+        pairs[1::2] = radius * np.sin(angle)
         return pairs[:_rng_size(shape)].reshape(shape)
     if dist == "integers":
         low, high = (np.broadcast_to(np.asarray(p, np.int64), shape) for p in params)

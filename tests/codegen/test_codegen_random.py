@@ -124,3 +124,13 @@ def test_built_module_saves_restores_and_repeats_the_streams(compiled, build_mod
     np.testing.assert_array_equal(module.get_value(names[0]), bad_state)
     for name, value in zip(names[1:], before_failure[1:]):  # a failed call commits no update
         np.testing.assert_array_equal(module.get_value(name), value)
+
+
+def test_a_negative_size_raises_and_moves_no_stream(compiled):
+    f, streams, outputs = compiled
+    streams.seed(42)
+    start = [state.get_value() for state, _ in streams.state_updates]
+    with pytest.raises(ValueError, match="negative size"):
+        f(ARGS[0], ARGS[1], -1)
+    for (state, _), before in zip(streams.state_updates, start):
+        np.testing.assert_array_equal(state.get_value(), before)
