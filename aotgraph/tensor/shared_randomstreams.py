@@ -108,8 +108,9 @@ class RandomStreams:
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise TypeError(f"multinomial: n must be a non-negative Python int, got {n!r}")
         if pvals.ndim == 2:
-            if size is not None and _static_sizes(size) not in (None, list(pvals.type.shape[:1])):
-                raise ValueError(f"multinomial: size {size!r} does not match pvals with {pvals.type.shape[0]} rows")
+            if size is not None and _static_sizes(size) != list(pvals.type.shape[:1]):
+                raise ValueError(f"multinomial: with a matrix pvals the sample has one row per row of pvals, so size "
+                                 f"must be None (as in MRG_RandomStreams), got size={size!r}")
             entries = shape_entries(pvals)
         elif pvals.ndim == 1:
             entries = (_entries("multinomial", size, ndim, []) if size is not None else []) + shape_entries(pvals)[-1:]

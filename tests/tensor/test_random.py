@@ -300,6 +300,10 @@ def test_errors_name_the_problem():
         s.normal((2,), truncate=True)
     with pytest.raises(ValueError, match="p must be >= 0 and sum to 1"):
         draw(s.choice((2,), a=2, p=[0.7, 0.7]))
+    with pytest.raises(ValueError, match="size must be None"):
+        s.multinomial(size=(3,), pvals=at.dmatrix("pvals"))
+    unseeded = [draw(RandomStreams().uniform((4,))) for _ in range(2)]  # seeds from the OS differ
+    assert not np.array_equal(*unseeded)
 
 
 # ---- gradients ----------------------------------------------------------------------------------------------
