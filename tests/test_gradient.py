@@ -189,6 +189,7 @@ def test_every_differentiable_op_is_covered():
     no_gradient = {
         "floor_div", "eq", "neq", "lt", "le", "gt", "ge", "and_", "or_", "xor", "invert", "sign", "floor", "ceil",
         "round", "argreduce", "shape", "reduced_count",
+        "random_draw",  # every input disconnected, as in Theano (tests/tensor/test_random.py)
     }
     missing = sorted(n for n, rule in RULES.items()
                      if rule.grad is not None and n not in seen and n not in no_gradient and not n.startswith("test_"))

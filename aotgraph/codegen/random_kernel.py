@@ -267,7 +267,7 @@ cdef tuple _rng_uniforms(cnp.ndarray state, tuple shape, bint f64):
         _rng_groups(f64, key, counter, 0, full, data)
     if rest:
         _rng_groups(f64, key, counter + 8 * <cnp.npy_uint64>full, 0, 1, <char*>tail)
-        memcpy(data + full * 128, tail, rest * (8 if f64 else 4))
+        memcpy(data + full * 128, tail, rest * (8 if f64 else 4))  # a group is 128 bytes in either dtype
     (<cnp.npy_uint64*>cnp.PyArray_DATA(new_state))[0] = key
     (<cnp.npy_uint64*>cnp.PyArray_DATA(new_state))[1] = (
         counter + <cnp.npy_uint64>((words + $words_per_block - 1) // $words_per_block))
