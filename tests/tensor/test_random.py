@@ -359,3 +359,21 @@ def test_denoising_autoencoder_corruption():
     keep = expected_uniforms(state, data.size).reshape(data.shape) < 0.7
     np.testing.assert_array_equal(got, np.where(keep, data, 0.0))
     assert abs((got == 0).mean() - 0.3) < 0.01
+
+
+def test_rbm_gibbs_step_samples_with_symbolic_probabilities():
+    """rbm.py's sample_h_given_v / sample_v_given_h: binomial(size=mean.shape, n=1, p=mean) of symbolic means."""
+    s = RandomStreams(seed=21)
+    v = at.dmatrix("v")
+    W = ag.shared(np.random.default_rng(1).normal(0, 0.5, (6, 4)), name="W")
+    h_mean = at.sigmoid(at.dot(v, W))
+    h_sample = s.binomial(size=h_mean.shape, n=1, p=h_mean, dtype="float64")
+    v_mean = at.sigmoid(at.dot(h_sample, W.T))
+    v_sample = s.binomial(size=v_mean.shape, n=1, p=v_mean, dtype="float64")
+    f = ag.function([v], [h_mean, h_sample, v_mean, v_sample], mode=MODE)
+    data = (np.random.default_rng(2).random((5, 6)) < 0.5).astype(float)
+    h_state, v_state = h_sample.rng.get_value(), v_sample.rng.get_value()
+    hm, hs, vm, vs = f(data)
+    np.testing.assert_array_equal(hs, expected_uniforms(h_state, 20).reshape(5, 4) < hm)
+    np.testing.assert_allclose(vm, 1 / (1 + np.exp(-(hs @ W.get_value().T))), rtol=1e-12)
+    np.testing.assert_array_equal(vs, expected_uniforms(v_state, 30).reshape(5, 6) < vm)
