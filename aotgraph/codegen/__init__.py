@@ -6,6 +6,7 @@
     reduction.py  how a loop computes the reduction kinds of tensor/reduction.py: identities, combination, pairwise sums
     loops.py      loop steps -> a step function + a nogil loop kernel (blocks, strides, threads, in place)
     ops.py        the numpy-call steps of every other op (the OPS table)
+    random_kernel.py  the random draw's step: a Philox loop in C (vectorized), then the shared numpy transforms
     render.py     Kernel -> prepared lines -> templates/module.pyx.j2 (+ kernel_support.pyx.j2)
     linker.py     the FAST_RUN backend: build through the cache (toolchain/loader.py), import, bind to live state
     aot.py        build(): functions + runtime + data into one importable module, optionally a wheel

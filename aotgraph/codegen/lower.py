@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from aotgraph.codegen import ops as op_rules
+from aotgraph.codegen import random_kernel  # noqa: F401 - registers OPS['random_draw']
 from aotgraph.codegen.dtypes import literal
 from aotgraph.codegen.ir import (
     ONCE,

@@ -1,6 +1,12 @@
 """The tensor DSL: `import aotgraph.tensor as at`."""
 
-from aotgraph.tensor import extra_ops, fused, methods, nnet  # noqa: F401 - methods installs x + y, x.sum(), ... on variables
+from aotgraph.tensor import (  # noqa: F401 - methods installs x + y, x.sum(), ... on variables
+    extra_ops,
+    fused,
+    methods,
+    nnet,
+    random_ops,
+)
 from aotgraph.tensor.basic import *  # noqa: F401,F403 - constructors: dscalar, fmatrix, tensor, ...
 from aotgraph.tensor.basic import as_tensor, as_tensor_variable, constant, tensor  # noqa: F401
 from aotgraph.tensor.blas import dot, matmul, outer  # noqa: F401

@@ -1,0 +1,1 @@
+"""Theano's `theano.sandbox` import paths that tutorial programs use (`sandbox.rng_mrg`)."""
