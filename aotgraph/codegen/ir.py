@@ -103,10 +103,33 @@ class CallStep:
 
 
 @dataclass
+class ScanStep:
+    """A scan node: a loop over steps, each running `inner` (the step graph lowered as a kernel of its own).
+
+    `ins`: n_steps, the sequences (one per tap), the initial buffers, the non-sequences, then `consts` (the
+    outer kernel's copies of the inner kernel's constants, handed to it as its `consts`). `where_offset`: where
+    the inner kernel's error descriptions start in the outer kernel's `descriptions`. The other fields are the
+    scan op's: see aotgraph/scan_module/op.py.
+    """
+
+    ins: list[Buffer]
+    outs: list[Buffer]
+    inner: Kernel
+    n_seqs: int
+    taps: tuple
+    last_only: tuple
+    n_nit: int
+    until: bool
+    n_consts: int
+    where_offset: int = 0
+    helpers: dict = field(default_factory=dict)
+
+
+@dataclass
 class Step:
     """One step of a kernel: what it computes, and which intermediates die after it."""
 
-    body: ElemwiseStep | ReduceStep | CallStep
+    body: ElemwiseStep | ReduceStep | CallStep | ScanStep
     label: str  # profile label, e.g. "3 mul" (aotgraph's text, passed as data)
     description: tuple[str, str]  # for errors: the ops, and the user line that created them (passed as data)
     dead: list[str] = field(default_factory=list)
@@ -124,6 +147,7 @@ class Kernel:
     results: list[str]
     helpers: dict[str, str] = field(default_factory=dict)
     mutable_checks: list = field(default_factory=list)  # (flag name, input buffer): may it be overwritten?
+    inner_descriptions: list = field(default_factory=list)  # the steps of scan steps' inner kernels, after ours
 
     @property
     def labels(self) -> list[str]:
@@ -131,7 +155,7 @@ class Kernel:
 
     @property
     def descriptions(self) -> list[tuple[str, str]]:
-        return [s.description for s in self.steps]
+        return [s.description for s in self.steps] + list(self.inner_descriptions)
 
 
 def format_kernel(kernel: Kernel) -> str:
@@ -152,6 +176,8 @@ def format_kernel(kernel: Kernel) -> str:
                 lines.append(f"      {s.target}: {s.dtype} = {s.expr}{'' if s.level == PER_ELEMENT else '  # hoisted'}")
             if getattr(body, "inplace", None):
                 lines.append(f"      (may write {body.outs[0].name} into {body.leaves[body.inplace[0]].name})")
+        if isinstance(body, ScanStep):
+            lines += ["      " + line for line in format_kernel(body.inner).splitlines()]
         if step.dead:
             lines.append(f"      del {', '.join(step.dead)}")
     lines.append(f"  return {', '.join(kernel.results)}")

@@ -19,17 +19,30 @@ import numpy as np
 
 from aotgraph.codegen import ops as op_rules
 from aotgraph.codegen.dtypes import literal
-from aotgraph.codegen.ir import ONCE, PER_ELEMENT, PER_ROW, Buffer, ElemwiseStep, Kernel, ReduceStep, ScalarStmt, Step
+from aotgraph.codegen.ir import (
+    ONCE,
+    PER_ELEMENT,
+    PER_ROW,
+    Buffer,
+    ElemwiseStep,
+    Kernel,
+    ReduceStep,
+    ScalarStmt,
+    ScanStep,
+    Step,
+)
 from aotgraph.codegen.reduction import REDUCTIONS
 from aotgraph.codegen.scalar import ELEMWISE, render_scalar
+from aotgraph.codegen.scanloop import SCAN_HELPERS
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
+from aotgraph.rewrite import rewrite_graph
 from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
 
 
 def supported_ops() -> list[str]:
     """The op names the Cython backend renders."""
-    return sorted(set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS)
+    return sorted(set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS | {"scan"})
 
 
 def is_elemwise(node: Apply) -> bool:
@@ -43,7 +56,7 @@ def _op_names(node: Apply) -> list[str]:
 
 
 def check_supported(nodes: list[Apply]) -> None:
-    known = set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS
+    known = set(ELEMWISE) | set(op_rules.OPS) | FUSED_OPS | {"scan"}
     missing = sorted({name for n in nodes for name in _op_names(n) if name not in known})
     if missing:
         where = next(n for n in nodes if missing[0] in _op_names(n)).trace
@@ -79,6 +92,9 @@ class _Lowering:
         self.helpers: dict[str, str] = {}
         self.mutable_checks: list = []
         self.counter = 0
+        self.name = ""
+        self.inner_descriptions: list = []
+        self.scans: list[ScanStep] = []
 
     # ---- naming ----------------------------------------------------------------------------------------
     def new_buffer(self, v: Variable, prefix: str = "v") -> Buffer:
@@ -103,6 +119,7 @@ class _Lowering:
 
     # ---- the passes ------------------------------------------------------------------------------------
     def run(self, name: str) -> Kernel:
+        self.name = name
         inputs = [self.new_buffer(v) for v in self.graph_inputs]
         steps = []
         for index, node in enumerate(self.nodes):
@@ -111,11 +128,15 @@ class _Lowering:
             steps.append(Step(body, _label(index, node), _describe(node)))
         result_names = [self.buffer(v).name for v in self.results]
         _liveness(steps, {b.name for b in inputs} | {b.name for b in self.consts} | set(result_names))
+        for scan in self.scans:  # the inner kernels' descriptions follow the steps'
+            scan.where_offset += len(steps)
         return Kernel(name, inputs, self.consts, self.const_values, steps, result_names, self.helpers,
-                      self.mutable_checks)
+                      self.mutable_checks, self.inner_descriptions)
 
     def lower_node(self, node: Apply):
         name = node.op.name
+        if name == "scan":
+            return self.scan_loop(node)
         if name in ("fused", "fused_inplace"):
             return self.loop(node, node.op.expr)
         if name == "fused_reduce":
@@ -162,6 +183,27 @@ class _Lowering:
                               tuple(reduce.axis), bool(reduce.keepdims), nd, levels, uses_err)
         results = [scalars[ref][0] for ref in program.outputs]
         return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, uses_err, self.inplace(node))
+
+    def scan_loop(self, node: Apply) -> ScanStep:
+        """A scan node: its step graph, rewritten like a function's, lowered as an inner kernel of its own."""
+        op = node.op
+        inner_outputs = rewrite_graph(list(op.inner.outputs), "fast_run")
+        nodes = toposort(inner_outputs)
+        check_supported(nodes)
+        inner = _Lowering(list(op.inner.inputs), nodes, inner_outputs).run(f"{self.name}_scan{len(self.scans)}")
+        ins = [self.buffer(v) for v in node.inputs]
+        consts = []
+        for value, b in zip(inner.const_values, inner.consts):  # the inner kernel's constants, held by ours
+            outer = Buffer(f"c{len(self.consts)}", b.dtype, b.ndim, b.shape)
+            self.consts.append(outer)
+            self.const_values.append(value)
+            consts.append(outer)
+        outs = [self.new_buffer(v) for v in node.outputs]
+        step = ScanStep(ins + consts, outs, inner, op.n_seqs, op.taps, op.last_only, op.n_nit, op.until,
+                        len(consts), len(self.inner_descriptions), {**inner.helpers, **SCAN_HELPERS})
+        self.inner_descriptions += inner.descriptions
+        self.scans.append(step)
+        return step
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""

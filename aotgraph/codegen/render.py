@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 
 from aotgraph.codegen.dtypes import TYPENUM
-from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep
+from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep, ScanStep
 from aotgraph.codegen.loops import IND, indent, render_elemwise, render_reduce, tuple_literal, unique_names
 from aotgraph.codegen.runtime_source import runtime_names, runtime_source
+from aotgraph.codegen.scanloop import render_scan
 from aotgraph.version import __version__
 
 # ---- numpy calls ----------------------------------------------------------------------------
@@ -33,6 +34,7 @@ RENDERERS = {
     ElemwiseStep: lambda fname, body, helpers: render_elemwise(fname, body),
     ReduceStep: render_reduce,
     CallStep: lambda fname, body, helpers: render_call(fname, body),
+    ScanStep: lambda fname, body, helpers: render_scan(fname, body),
 }
 
 
@@ -44,6 +46,8 @@ def render_kernel(kernel: Kernel, helpers: dict[str, str]) -> list[str]:
     lines: list[str] = []
     prefix = f"_{kernel.name}"
     for index, step in enumerate(kernel.steps):
+        if isinstance(step.body, ScanStep):  # the step's own kernel first, then the loop calling it
+            lines += render_kernel(step.body.inner, helpers) + ["", ""]
         lines += RENDERERS[type(step.body)](f"{prefix}_s{index}", step.body, helpers) + ["", ""]
     lines += _runner(kernel)
     return lines
@@ -77,6 +81,8 @@ def _runner(kernel: Kernel) -> list[str]:
         inplace = getattr(step.body, "inplace", None)
         if inplace is not None:
             args.append(inplace[1] or "True")
+        if isinstance(step.body, ScanStep):
+            args.append("where")
         body += [
             f"step = {index}",
             "if timed:",
@@ -103,7 +109,8 @@ def kernel_table(kernels: list[Kernel]) -> list[str]:
     """Module-level lines filling the runner table that `_make_kernel(index, ...)` reads."""
     lines = [f"cdef _runner_t _RUNNERS[{max(len(kernels), 1)}]"]
     lines += [f"_RUNNERS[{i}] = _{k.name}_run" for i, k in enumerate(kernels)]
-    lines.append(f"_KERNEL_SIZES = {tuple_literal([f'({len(k.consts)}, {len(k.steps)})' for k in kernels])}")
+    sizes = [f"({len(k.consts)}, {len(k.descriptions)}, {len(k.steps)})" for k in kernels]  # data, where, labels
+    lines.append(f"_KERNEL_SIZES = {tuple_literal(sizes)}")
     return lines
 
 

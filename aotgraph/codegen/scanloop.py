@@ -1,0 +1,109 @@
+"""Rendering a scan step: a typed Cython loop over the steps that calls the step's inner kernel directly.
+
+The inner kernel (the step graph, rewritten and lowered like a function of its own) is a `cdef` runner of
+the same module; each step hands it the step's slices, states and non-sequences in a list and stores what it
+returns. States live in a small window (the `span` latest values of each recurrent output), so an output
+kept only at its end (`last_only`: reduce, the sums of a gradient) costs no per-step array. The checks
+(enough steps, shapes that stay the same) are the numpy reference's (aotgraph/scan_module/op.py).
+"""
+
+from __future__ import annotations
+
+from aotgraph.codegen.ir import ScanStep
+from aotgraph.codegen.loops import indent, tuple_literal, unique_names
+
+SCAN_HELPERS = {
+    "_scan_length": '''
+def _scan_length(n_steps, seqs):
+    """The number of steps: n_steps, or (n_steps -1) the shortest sequence's length; refuses short sequences."""
+    n = int(n_steps)
+    if n < 0:
+        if not seqs:
+            raise ValueError("scan: no sequences and no n_steps: give n_steps")
+        return min([len(s) for s in seqs])
+    for k, s in enumerate(seqs):
+        if len(s) < n:
+            raise ValueError(f"scan: n_steps is {n}, but sequence {k} (after slicing for its taps) has only "
+                             f"{len(s)} elements")
+    return n
+''',
+    "_scan_window": '''
+def _scan_window(init, span, j, taps):
+    """The `span` states before step 0 of recurrent output j, oldest first."""
+    if init.shape[0] < span:
+        raise ValueError(f"scan: output {j} reads {span} earlier states (taps {list(taps)}), but its initial "
+                         f"value holds {init.shape[0]}")
+    return [init[k] for k in range(span)]
+''',
+    "_scan_checked": '''
+def _scan_checked(value, like, j, step):
+    if value.shape != like.shape:
+        raise ValueError(f"scan: step {step} made output {j} of shape {value.shape}, but earlier values (or its "
+                         f"initial state) have shape {like.shape}")
+    return value
+''',
+    "_scan_nit": '''
+def _scan_nit(values, value, n, step, j):
+    """Store the value of non-recurrent output j at `step`, allocating its n rows at the first step."""
+    if values is None:
+        values = np.empty((n,) + value.shape, value.dtype)
+    elif value.shape != values.shape[1:]:
+        raise ValueError(f"scan: step {step} made output {j} of shape {value.shape}, but earlier values "
+                         f"have shape {values.shape[1:]}")
+    values[step] = value
+    return values
+''',
+    "_scan_done": '''
+def _scan_done(values, done, ndim, dtype):
+    """Non-recurrent output values of the steps done (none: no step ran, so no shape is known but the rank)."""
+    if values is None:
+        return np.zeros((0,) * (ndim + 1), dtype)
+    return values[:done]
+''',
+}
+
+
+def render_scan(fname: str, body: ScanStep) -> list[str]:
+    """`cdef <ret> fname(<ins>, tuple where)`: the loop of one scan node."""
+    names = [b.name for b in body.ins]
+    n_rec, n_nit = len(body.taps), body.n_nit
+    seqs = names[1:1 + body.n_seqs]
+    inits = names[1 + body.n_seqs:1 + body.n_seqs + n_rec]
+    nonseqs = names[1 + body.n_seqs + n_rec:len(names) - body.n_consts]
+    consts = names[len(names) - body.n_consts:]
+    spans = [-min(t) for t in body.taps]
+    width = len(body.inner.descriptions)
+    params = ", ".join(f"cnp.ndarray {name}" for name in unique_names(body.ins))
+    ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
+    lines = [f"cdef {ret} {fname}({params}, tuple where):"]
+    code = [
+        "cdef Py_ssize_t n, i, done",
+        f"cdef list consts = [{', '.join(consts)}]",
+        f"cdef tuple iwhere = where[{body.where_offset}:{body.where_offset + width}]",
+        "cdef list res",
+        "cdef object value",
+    ]
+    code += [f"cdef object w{j}, r{j}" for j in range(n_rec)] + [f"cdef object m{k} = None" for k in range(n_nit)]
+    code.append(f"n = _scan_length({names[0]}, {tuple_literal(seqs)})")
+    for j, (init, span, last) in enumerate(zip(inits, spans, body.last_only)):
+        code.append(f"w{j} = _scan_window({init}, {span}, {j}, {body.taps[j]!r})")
+        code.append(f"r{j} = None" if last else f"r{j} = np.empty((n,) + (<object>{init}).shape[1:], {init}.dtype)")
+    values = [f"{s}[i]" for s in seqs]
+    for j, (taps, span) in enumerate(zip(body.taps, spans)):
+        values += [f"w{j}[{span + t}]" for t in taps]
+    values += nonseqs
+    loop = [f"res = _{body.inner.name}_run([{', '.join(values)}], consts, iwhere, None, None, ())"]
+    for j, last in enumerate(body.last_only):
+        loop += [f"value = _scan_checked(res[{j}], w{j}[0], {j}, i)", f"w{j}.append(value)", f"del w{j}[0]"]
+        if not last:
+            loop.append(f"r{j}[i] = value")
+    for k in range(n_nit):
+        loop.append(f"m{k} = _scan_nit(m{k}, res[{n_rec + k}], n, i, {n_rec + k})")
+    if body.until:
+        loop += ["if res[-1]:", "    done = i + 1", "    break"]
+    code += ["done = n", "for i in range(n):"] + indent(loop)
+    results = [f"np.array(w{j}[-1])" if last else f"r{j}[:done]" for j, last in enumerate(body.last_only)]
+    for k, b in enumerate(body.outs[n_rec:]):
+        results.append(f"_scan_done(m{k}, done, {b.ndim - 1}, {b.dtype!r})")
+    code.append(f"return {results[0] if len(results) == 1 else tuple_literal(results)}")
+    return lines + indent(code)

@@ -1,0 +1,167 @@
+"""scan against numpy loops: in FAST_COMPILE, in one module built with ag.build, and in-process FAST_RUN."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+
+import aotgraph as ag
+import aotgraph.tensor as at
+from aotgraph.gradient import verify_grad
+from aotgraph.graph.basic import toposort
+from aotgraph.rewrite import rewrite_graph
+from tests.scan.scancases import CASES, RNG, Case, gibbs_chain, lstm_step
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def check(case: Case, got) -> None:
+    for k, (g, e) in enumerate(zip(got, case.expected)):
+        np.testing.assert_allclose(g, e, **TOL, err_msg=f"output {k}")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reference_matches_numpy_loop(name):
+    case = CASES[name]()
+    f = ag.function(case.inputs, case.outputs, mode="FAST_COMPILE")
+    check(case, f(*case.args))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Every case (and the Gibbs chain) built into one module: (module, cases)."""
+    cases = {name: make() for name, make in CASES.items()}
+    cases["gibbs"] = gibbs_chain()
+    functions = {name: ag.function(c.inputs, c.outputs, updates=c.updates, mode="FAST_COMPILE", name=name)
+                 for name, c in cases.items()}
+    out = tmp_path_factory.mktemp("scan-module")
+    ag.build(functions, "scan_cases", out)
+    sys.path.insert(0, str(out))
+    try:
+        module = importlib.import_module("scan_cases")
+    finally:
+        sys.path.remove(str(out))
+    return module, cases
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_built_module_matches_numpy_loop(built, name):
+    module, cases = built
+    check(cases[name], getattr(module, name)(*cases[name].args))
+
+
+def test_gibbs_chain_updates_commit_and_continue():
+    """The generator state updated inside the step comes back as scan's update; the next call continues."""
+    case = gibbs_chain()
+    f = ag.function(case.inputs, case.outputs, updates=case.updates, mode="FAST_COMPILE")
+    check(case, f(*case.args))
+    assert case.state.get_value() == pytest.approx(case.final_state)
+    more, final = case.numpy_chain(case.args[0], case.final_state, 4)
+    np.testing.assert_allclose(f(case.args[0], 4)[0], more)
+    assert case.state.get_value() == pytest.approx(final)
+
+
+def test_gibbs_chain_in_built_module(built):
+    module, cases = built
+    case = cases["gibbs"]
+    check(case, module.gibbs(*case.args))
+    more, _ = case.numpy_chain(case.args[0], case.final_state, 3)
+    np.testing.assert_allclose(module.gibbs(case.args[0], 3)[0], more)
+
+
+def test_fast_run_in_process_updates_and_failed_call():
+    """Compiled in-process: the step's update reaches the live shared variable; a failing call changes nothing."""
+    count = ag.shared(np.int64(0), "count")
+    scale = ag.shared(2.0, "scale")
+    x, n = at.dvector("x"), at.lscalar("n")
+    out, updates = ag.scan(lambda x_t, h: (h * scale + x_t, {count: count + 1}), sequences=x,
+                           outputs_info=at.constant(0.0), n_steps=n)
+    f = ag.function([x, n], out, updates=updates, mode="FAST_RUN")
+    xs = RNG.normal(size=6)
+    expected, h = [], 0.0
+    for x_t in xs[:5]:
+        h = h * 2.0 + x_t
+        expected.append(h)
+    np.testing.assert_allclose(f(xs, 5), expected, **TOL)
+    assert count.get_value() == 5
+    with pytest.raises(ValueError, match="n_steps is 9, but sequence 0"):
+        f(xs, 9)
+    assert count.get_value() == 5
+    scale.set_value(1.0)
+    np.testing.assert_allclose(f(xs, 6), np.cumsum(xs), **TOL)
+    assert count.get_value() == 11
+
+
+@pytest.mark.parametrize("name", ["rnn", "taps", "backwards", "lstm", "reduce"])
+def test_verify_grad(name):
+    def rnn(X, W, U, h0):
+        out, _ = ag.scan(lambda x_t, h, W_, U_: at.tanh(at.dot(x_t, W_) + at.dot(h, U_)), sequences=X,
+                         outputs_info=h0, non_sequences=[W, U])
+        return out
+
+    def taps(s0, x):
+        out, _ = ag.scan(lambda a, b, s2, s1: s2 * a + s1 * b, sequences=dict(input=x, taps=[-1, 1]),
+                         outputs_info=dict(initial=s0, taps=[-2, -1]))
+        return out
+
+    def backwards(x, h0):
+        out, _ = ag.scan(lambda x_t, h: h * x_t + at.sin(h), sequences=x, outputs_info=h0, go_backwards=True)
+        return out
+
+    def lstm(X, h0, c0, Wx, Wh):
+        (hs, cs), _ = ag.scan(lambda x_t, h, c: lstm_step(x_t, h, c, Wx, Wh, 0.0, 2), sequences=X,
+                              outputs_info=[h0, c0])
+        return [hs, cs[-1]]
+
+    def reduce(x):
+        out, _ = ag.reduce(lambda v, acc: acc * v + v, sequences=x, outputs_info=at.constant(0.5))
+        return out
+
+    points = {
+        "rnn": [RNG.normal(size=(4, 2, 3)), RNG.normal(size=(3, 4)) * 0.5, RNG.normal(size=(4, 4)) * 0.5,
+                RNG.normal(size=(2, 4))],
+        "taps": [RNG.normal(size=(2, 3)), RNG.normal(size=8)],
+        "backwards": [RNG.normal(size=6) * 0.5, np.array(0.3)],
+        "lstm": [RNG.normal(size=(3, 2, 2)), RNG.normal(size=(2, 2)), RNG.normal(size=(2, 2)),
+                 RNG.normal(size=(2, 8)) * 0.5, RNG.normal(size=(2, 8)) * 0.5],
+        "reduce": [RNG.normal(size=7)],
+    }
+    fn = {"rnn": rnn, "taps": taps, "backwards": backwards, "lstm": lstm, "reduce": reduce}[name]
+    verify_grad(fn, points[name], mode="FAST_COMPILE")
+
+
+def test_state_dtype_must_not_change():
+    x = at.dvector("x")
+    with pytest.raises(TypeError, match="initial state of output 0 .* has dtype float32, while the step returns "
+                                        "dtype float64"):
+        ag.scan(lambda x_t, h: h + x_t, sequences=x, outputs_info=at.fscalar("h0"))
+
+
+def test_errors_name_the_problem():
+    x, h0, v = at.dvector("x"), at.dscalar("h0"), at.dvector("v")
+    out, _ = ag.scan(lambda x_t, h: h + x_t, sequences=x, outputs_info=h0, n_steps=5)
+    f = ag.function([x, h0], out, mode="FAST_COMPILE")
+    with pytest.raises(ValueError, match="n_steps is 5, but sequence 0 .* has only 3 elements"):
+        f(np.ones(3), 0.0)
+    grow, _ = ag.scan(lambda h: at.concatenate([h, h]), outputs_info=v, n_steps=2)
+    g = ag.function([v], grow, mode="FAST_COMPILE")
+    with pytest.raises(ValueError, match="step 0 made output 0 of shape \\(4,\\).*shape \\(2,\\)"):
+        g(np.ones(2))
+    with pytest.raises(ValueError, match="taps of outputs_info\\[0\\] must be negative"):
+        ag.scan(lambda h: h, outputs_info=dict(initial=at.dvector("s"), taps=[0]), n_steps=2)
+    w = ag.shared(1.0, "w")
+    with pytest.raises(ValueError, match="strict=True.*uses w"):
+        ag.scan(lambda x_t: x_t * w, sequences=x, strict=True)
+    with pytest.raises(ValueError, match="outputs_info has 2 entries but the step returns 1"):
+        ag.scan(lambda x_t: x_t, sequences=x, outputs_info=[None, None])
+
+
+def test_identical_scans_merge_and_rewrites_run_inside():
+    x = at.dvector("x")
+    a, _ = ag.scan(lambda x_t, h: h + x_t * 1.0, sequences=x, outputs_info=at.constant(0.0))
+    b, _ = ag.scan(lambda x_t, h: h + x_t * 1.0, sequences=x, outputs_info=at.constant(0.0))
+    merged = rewrite_graph([a + b], "fast_run")
+    assert sum(node.op.name == "scan" for node in toposort(merged)) == 1
