@@ -99,10 +99,11 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
             loop.append(f"r{j}[i] = value")
     for k in range(n_nit):
         loop.append(f"m{k} = _scan_nit(m{k}, res[{n_rec + k}], n, i, {n_rec + k})")
-    if body.until:
-        loop += ["if res[-1]:", "    done = i + 1", "    break"]
+    if body.until:  # (the module is compiled with wraparound=False: no negative indices)
+        loop += [f"if res[{n_rec + n_nit}]:", "    done = i + 1", "    break"]
     code += ["done = n", "for i in range(n):"] + indent(loop)
-    results = [f"np.array(w{j}[-1])" if last else f"r{j}[:done]" for j, last in enumerate(body.last_only)]
+    results = [f"np.array(w{j}[{span - 1}])" if last else f"r{j}[:done]"
+               for j, (last, span) in enumerate(zip(body.last_only, spans))]
     for k, b in enumerate(body.outs[n_rec:]):
         results.append(f"_scan_done(m{k}, done, {b.ndim - 1}, {b.dtype!r})")
     code.append(f"return {results[0] if len(results) == 1 else tuple_literal(results)}")
