@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 import aotgraph.tensor as at
-from aotgraph.graph.basic import Op
+from aotgraph.graph.basic import Op, ancestors, clone_replace
 from aotgraph.scan_module.inner import InnerGraph
 from aotgraph.scan_module.op import Layout, scan_op
 from aotgraph.tensor.basic import apply
@@ -97,8 +97,11 @@ def scan_grad(op: Op, inputs: list, outputs: list, output_grads: list, different
     new_accs = [acc + grad_of[id(v)] for acc, v in zip(acc_inner, wrt_nonseqs)]
     seq_grads = [grad_of[id(v)] for v in wrt_seqs]
 
-    back_inner = InnerGraph(back_seq_inner + carries_inner + acc_inner + inner_nonseqs,
-                            new_carries + new_accs + seq_grads)
+    back_outs = new_carries + new_accs + seq_grads
+    stored = [(v, history[j]) for j, v in enumerate(inner.outputs[:lay.n_rec])]
+    stored += [(v, outputs[lay.n_rec + k]) for k, v in enumerate(inner.outputs[lay.n_rec:lay.n_rec + lay.n_nit])]
+    back_outs = _read_stored(back_outs, stored, n, back_seq_inner, back_seq_outer)
+    back_inner = InnerGraph(back_seq_inner + carries_inner + acc_inner + inner_nonseqs, back_outs)
     n_carries = len(carries_inner) + len(acc_inner)
     back_op = scan_op(back_inner, len(back_seq_inner), [(-1,)] * n_carries, [True] * n_carries, len(seq_grads),
                       False, -1, f"grad of {op.label}" if op.label else "grad of scan")
@@ -118,6 +121,21 @@ def _history(op: Op, inputs: list, outputs: list, lay: Layout) -> list:
     results = apply(full, *inputs)
     results = results if isinstance(results, list) else [results]
     return results[:lay.n_rec]
+
+
+def _read_stored(back_outs: list, stored: list, n, seq_inner: list, seq_outer: list) -> list:
+    """The backward step reads the forward step's outputs from what the forward scan stored (as numpy's BPTT
+    reads its saved states) instead of computing them again: tanh's gradient needs tanh's output, not the
+    products that made its input."""
+    used = ancestors(back_outs)
+    replace = {}
+    for inner_out, values in stored:
+        if inner_out.owner is not None and id(inner_out) in used:
+            placeholder = inner_out.type.make_variable(name=f"{inner_out.name or 'out'}[t]")
+            replace[inner_out] = placeholder
+            seq_inner.append(placeholder)
+            seq_outer.append(values[:n][::-1])
+    return clone_replace(back_outs, replace) if replace else back_outs
 
 
 def _plus(a, b, like):

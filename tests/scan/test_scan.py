@@ -165,3 +165,22 @@ def test_identical_scans_merge_and_rewrites_run_inside():
     b, _ = ag.scan(lambda x_t, h: h + x_t * 1.0, sequences=x, outputs_info=at.constant(0.0))
     merged = rewrite_graph([a + b], "fast_run")
     assert sum(node.op.name == "scan" for node in toposort(merged)) == 1
+
+
+def test_unused_outputs_and_constant_non_sequences_leave_the_loop():
+    """The gradient of W alone: the backward scan keeps no per-step gradient of X; a constant moves inside."""
+    X, h0 = at.tensor3("X"), at.dmatrix("h0")
+    W = ag.shared(RNG.normal(size=(3, 3)), "W")
+    scale = at.constant(np.full(3, 0.5))
+    hs, _ = ag.scan(lambda x_t, h, s: at.tanh(at.dot(x_t + h, W) * s), sequences=X, outputs_info=h0,
+                    non_sequences=scale)
+    g = ag.grad(hs.sum(), W)
+    optimized = rewrite_graph([g], "fast_run")
+    scans = [node for node in toposort(optimized) if node.op.name == "scan"]
+    backward = [node for node in scans if node.op.n_nit == 0 and all(node.op.last_only)]
+    assert backward and all(len(node.outputs) == 2 for node in backward)  # the carry of h and the sum for W
+    assert not any(isinstance(v, type(scale)) and v.data.shape == (3,) for node in scans for v in node.inputs)
+    xs, init = RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 3))
+    reference = ag.function([X, h0], g, mode="FAST_COMPILE")(xs, init)
+    rewritten = ag.function([X, h0], g, mode=ag.Mode("reference", "fast_run"))(xs, init)
+    np.testing.assert_allclose(rewritten, reference, **TOL)
