@@ -126,10 +126,37 @@ class ScanStep:
 
 
 @dataclass
+class ScalarScanStep:
+    """A scan whose step is elementwise arithmetic on scalars: one C loop over the steps, without the GIL.
+
+    Each step loads element i of every sequence into `seq_vars[k]`; the states live in C scalars
+    (`window_vars[j]`: the `span` latest states of recurrent output j, oldest first); `nonseq_vars[k]` are
+    loaded once. `stmts` (target, C expression) compute the step; `results` name the inner outputs (the new
+    state of each recurrent output, each non-recurrent output, then the until condition). `decls`: (name,
+    dtype) of every scalar. The other fields are the scan op's (aotgraph/scan_module/op.py).
+    """
+
+    ins: list[Buffer]
+    outs: list[Buffer]
+    n_seqs: int
+    taps: tuple
+    last_only: tuple
+    n_nit: int
+    until: bool
+    seq_vars: list[str]
+    window_vars: list[list[str]]
+    nonseq_vars: list[str]
+    decls: list[tuple[str, str]]
+    stmts: list[tuple[str, str]]
+    results: list[str]
+    helpers: dict = field(default_factory=dict)
+
+
+@dataclass
 class Step:
     """One step of a kernel: what it computes, and which intermediates die after it."""
 
-    body: ElemwiseStep | ReduceStep | CallStep | ScanStep
+    body: ElemwiseStep | ReduceStep | CallStep | ScanStep | ScalarScanStep
     label: str  # profile label, e.g. "3 mul" (aotgraph's text, passed as data)
     description: tuple[str, str]  # for errors: the ops, and the user line that created them (passed as data)
     dead: list[str] = field(default_factory=list)

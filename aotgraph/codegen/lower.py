@@ -27,6 +27,7 @@ from aotgraph.codegen.ir import (
     ElemwiseStep,
     Kernel,
     ReduceStep,
+    ScalarScanStep,
     ScalarStmt,
     ScanStep,
     Step,
@@ -190,6 +191,9 @@ class _Lowering:
         inner_outputs = rewrite_graph(list(op.inner.outputs), "fast_run")
         nodes = toposort(inner_outputs)
         check_supported(nodes)
+        scalar = self.scalar_scan(node, inner_outputs, nodes)
+        if scalar is not None:
+            return scalar
         inner = _Lowering(list(op.inner.inputs), nodes, inner_outputs).run(f"{self.name}_scan{len(self.scans)}")
         ins = [self.buffer(v) for v in node.inputs]
         consts = []
@@ -204,6 +208,63 @@ class _Lowering:
         self.inner_descriptions += inner.descriptions
         self.scans.append(step)
         return step
+
+    def scalar_scan(self, node: Apply, inner_outputs: list, nodes: list[Apply]) -> ScalarScanStep | None:
+        """The scan as one C loop over scalars, when its (rewritten) step is elementwise on rank-0 values."""
+        op = node.op
+        inner_inputs = list(op.inner.inputs)
+        if any(v.type.ndim for v in inner_inputs + inner_outputs) or not all(
+                node_.op.name in ("fused", "fused_inplace") or is_elemwise(node_) for node_ in nodes):
+            return None
+        names: dict[int, str] = {}
+        decls: list[tuple[str, str]] = []
+
+        def declare(v: Variable, name: str) -> str:
+            names[id(v)] = name
+            decls.append((name, v.type.dtype))
+            return name
+
+        n_seqs, n_states = op.n_seqs, sum(len(t) for t in op.taps)
+        seq_vars = [declare(v, f"x{k}") for k, v in enumerate(inner_inputs[:n_seqs])]
+        window_vars, position = [], n_seqs
+        for j, taps in enumerate(op.taps):
+            span = -min(taps)
+            window = [f"w{j}_{p}" for p in range(span)]
+            decls.extend((name, inner_inputs[position].type.dtype) for name in window)
+            for k, tap in enumerate(taps):
+                names[id(inner_inputs[position + k])] = window[span + tap]
+            window_vars.append(window)
+            position += len(taps)
+        nonseq_vars = [declare(v, f"q{k}") for k, v in enumerate(inner_inputs[n_seqs + n_states:])]
+        stmts: list[tuple[str, str]] = []
+        helpers: dict[str, str] = {}
+        for node_ in nodes:
+            program = node_.op.expr if node_.op.name in ("fused", "fused_inplace") else _one_statement(node_)
+            types = stmt_types(program, [v.type for v in node_.inputs])
+            refs = {}
+            for k, v in enumerate(node_.inputs):
+                refs[f"i{k}"] = names.get(id(v)) or _inline(v)
+                if refs[f"i{k}"] is None:
+                    return None
+            for j, (scalar_op, args) in enumerate(program.stmts):
+                ctx = render_scalar(scalar_op, rule_of(scalar_op).elemwise.fn, [refs[a] for a in args],
+                                    [types[a].dtype for a in args], types[f"t{j}"].dtype)
+                if ctx.uses_err:
+                    return None
+                helpers.update(ctx.helpers)
+                target = f"t{len(stmts)}"
+                decls.append((target, types[f"t{j}"].dtype))
+                stmts.append((target, ctx.expr))
+                refs[f"t{j}"] = target
+            for out, ref in zip(node_.outputs, program.outputs):
+                names[id(out)] = refs[ref]
+        results = [names.get(id(v)) or _inline(v) for v in inner_outputs]
+        if any(r is None for r in results):
+            return None
+        ins = [self.buffer(v) for v in node.inputs]
+        outs = [self.new_buffer(v) for v in node.outputs]
+        return ScalarScanStep(ins, outs, n_seqs, op.taps, op.last_only, op.n_nit, op.until, seq_vars, window_vars,
+                              nonseq_vars, decls, stmts, results, {**helpers, **SCAN_HELPERS})
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""

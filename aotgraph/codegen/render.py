@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 from aotgraph.codegen.dtypes import TYPENUM
-from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep, ScanStep
+from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep, ScalarScanStep, ScanStep
 from aotgraph.codegen.loops import IND, indent, render_elemwise, render_reduce, tuple_literal, unique_names
 from aotgraph.codegen.runtime_source import runtime_names, runtime_source
-from aotgraph.codegen.scanloop import render_scan
+from aotgraph.codegen.scanloop import render_scalar_scan, render_scan
 from aotgraph.version import __version__
 
 # ---- numpy calls ----------------------------------------------------------------------------
@@ -35,6 +35,7 @@ RENDERERS = {
     ReduceStep: render_reduce,
     CallStep: lambda fname, body, helpers: render_call(fname, body),
     ScanStep: lambda fname, body, helpers: render_scan(fname, body),
+    ScalarScanStep: lambda fname, body, helpers: render_scalar_scan(fname, body),
 }
 
 
@@ -81,7 +82,7 @@ def _runner(kernel: Kernel) -> list[str]:
         inplace = getattr(step.body, "inplace", None)
         if inplace is not None:
             args.append(inplace[1] or "True")
-        if isinstance(step.body, ScanStep):
+        if isinstance(step.body, (ScanStep, ScalarScanStep)):
             args.append("where")
         body += [
             f"step = {index}",

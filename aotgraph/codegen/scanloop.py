@@ -1,4 +1,9 @@
-"""Rendering a scan step: a typed Cython loop over the steps that calls the step's inner kernel directly.
+"""Rendering a scan step: one C loop over scalars (`ScalarScanStep`), or a typed Cython loop over the steps
+that calls the step's inner kernel directly (`ScanStep`).
+
+A step that is elementwise arithmetic on scalars (a cumulative sum, a polynomial, a scalar recurrence)
+becomes statements inside one C loop: states in C variables, sequences read through their strides, the GIL
+released. Any other step:
 
 The inner kernel (the step graph, rewritten and lowered like a function of its own) is a `cdef` runner of
 the same module; each step hands it the step's slices, states and non-sequences in a list and stores what it
@@ -9,7 +14,8 @@ kept only at its end (`last_only`: reduce, the sums of a gradient) costs no per-
 
 from __future__ import annotations
 
-from aotgraph.codegen.ir import ScanStep
+from aotgraph.codegen.dtypes import CTYPE
+from aotgraph.codegen.ir import ScalarScanStep, ScanStep
 from aotgraph.codegen.loops import indent, tuple_literal, unique_names
 
 SCAN_HELPERS = {
@@ -108,3 +114,52 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
         results.append(f"_scan_done(m{k}, done, {b.ndim - 1}, {b.dtype!r})")
     code.append(f"return {results[0] if len(results) == 1 else tuple_literal(results)}")
     return lines + indent(code)
+
+
+def render_scalar_scan(fname: str, body: ScalarScanStep) -> list[str]:
+    """`cdef <ret> fname(<ins>, tuple where)`: the scan as one C loop over scalars, the GIL released."""
+    names = [b.name for b in body.ins]
+    n_rec = len(body.taps)
+    seqs = body.ins[1:1 + body.n_seqs]
+    inits = body.ins[1 + body.n_seqs:1 + body.n_seqs + n_rec]
+    nonseqs = body.ins[1 + body.n_seqs + n_rec:]
+    stored = [(f"r{j}", body.outs[j], body.results[j]) for j in range(n_rec) if not body.last_only[j]]
+    stored += [(f"m{k}", body.outs[n_rec + k], body.results[n_rec + k]) for k in range(body.n_nit)]
+    params = ", ".join(f"cnp.ndarray {name}" for name in unique_names(body.ins))
+    ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
+    code = ["cdef Py_ssize_t n, i, done"]
+    code += [f"cdef {CTYPE[dtype]} {name}" for name, dtype in body.decls]
+    code += [f"cdef {CTYPE[b.dtype]} new{j}" for j, b in enumerate(inits)]
+    for k in range(len(seqs)):
+        code += [f"cdef char* sp{k}", f"cdef cnp.npy_intp ss{k}"]
+    for array, _, _ in stored:
+        code += [f"cdef cnp.ndarray {array}", f"cdef char* {array}p"]
+    code.append(f"n = _scan_length({names[0]}, {tuple_literal([b.name for b in seqs])})")
+    for j, (init, window) in enumerate(zip(inits, body.window_vars)):
+        code.append(f"_scan_window({init.name}, {len(window)}, {j}, {body.taps[j]!r})")
+        code += [f"{var} = (<{CTYPE[init.dtype]}*>(cnp.PyArray_BYTES({init.name}) + {p} * "
+                 f"cnp.PyArray_STRIDES({init.name})[0]))[0]" for p, var in enumerate(window)]
+    code += [f"{var} = (<{CTYPE[b.dtype]}*>cnp.PyArray_DATA({b.name}))[0]" for var, b in zip(body.nonseq_vars, nonseqs)]
+    for k, b in enumerate(seqs):
+        code += [f"sp{k} = cnp.PyArray_BYTES({b.name})", f"ss{k} = cnp.PyArray_STRIDES({b.name})[0]"]
+    for array, out, _ in stored:
+        code += [f"{array} = np.empty(n, {out.dtype!r})", f"{array}p = cnp.PyArray_BYTES({array})"]
+    loop = [f"{var} = (<{CTYPE[b.dtype]}*>(sp{k} + i * ss{k}))[0]" for k, (var, b) in
+            enumerate(zip(body.seq_vars, seqs))]
+    loop += [f"{target} = {expr}" for target, expr in body.stmts]
+    loop += [f"new{j} = {body.results[j]}" for j in range(n_rec)]  # every new state before any window moves
+    for array, out, result in stored:
+        loop.append(f"(<{CTYPE[out.dtype]}*>{array}p)[i] = {result}")
+    for j, window in enumerate(body.window_vars):
+        loop += [f"{window[p]} = {window[p + 1]}" for p in range(len(window) - 1)] + [f"{window[-1]} = new{j}"]
+    if body.until:
+        loop += [f"if {body.results[-1]}:", "    done = i + 1", "    break"]
+    code += ["done = n", "with nogil:", "    for i in range(n):"] + indent(loop, 2)
+    results = []
+    stored_names = iter(array for array, _, _ in stored)
+    for j, (last, out) in enumerate(zip(body.last_only, body.outs)):
+        final = f"np.array({body.window_vars[j][-1]}, {out.dtype!r})"
+        results.append(final if last else f"{next(stored_names)}[:done]")
+    results += [f"{next(stored_names)}[:done]" for _ in range(body.n_nit)]
+    code.append(f"return {results[0] if len(results) == 1 else tuple_literal(results)}")
+    return [f"cdef {ret} {fname}({params}, tuple where):"] + indent(code)

@@ -287,7 +287,10 @@ def _sliced(seqs, go_backwards: bool) -> list[Variable]:
     for x, taps in seqs:
         top, bottom = max(max(taps), 0), min(min(taps), 0)
         for k in taps:
-            part = x[k - bottom:] if k == top else x[k - bottom:k - top]
+            if k == top:
+                part = x if k == bottom else x[k - bottom:]
+            else:
+                part = x[k - bottom:k - top]
             result.append(part[::-1] if go_backwards else part)
     return result
 

@@ -184,3 +184,22 @@ def test_unused_outputs_and_constant_non_sequences_leave_the_loop():
     reference = ag.function([X, h0], g, mode="FAST_COMPILE")(xs, init)
     rewritten = ag.function([X, h0], g, mode=ag.Mode("reference", "fast_run"))(xs, init)
     np.testing.assert_allclose(rewritten, reference, **TOL)
+
+
+def test_scalar_steps_become_one_c_loop_and_others_call_the_step_kernel():
+    """Lowering: an elementwise step on scalars is one C loop (ScalarScanStep); a step with products runs its
+    own kernel from a typed loop (ScanStep). Both are checked against numpy by the built-module tests."""
+    from aotgraph.codegen.ir import ScalarScanStep, ScanStep
+    from aotgraph.codegen.lower import lower
+    from aotgraph.rewrite import optimize_spec
+
+    def kinds(case):
+        f = ag.function(case.inputs, case.outputs, updates=case.updates, mode="FAST_COMPILE")
+        return {type(step.body) for step in lower(optimize_spec(f._spec, "fast_run")).steps}
+
+    cases = {name: make() for name, make in CASES.items()}
+    for name in ("cumsum", "polynomial", "taps", "backwards", "until", "shorthands"):
+        assert ScalarScanStep in kinds(cases[name]) and ScanStep not in kinds(cases[name]), name
+    for name in ("several_outputs", "rnn_bptt", "lstm"):
+        assert ScanStep in kinds(cases[name]), name
+    assert ScanStep in kinds(gibbs_chain())
