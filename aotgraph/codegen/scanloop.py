@@ -21,12 +21,14 @@ from aotgraph.codegen.loops import indent, tuple_literal, unique_names
 SCAN_HELPERS = {
     "_scan_length": '''
 def _scan_length(n_steps, seqs):
-    """The number of steps: n_steps, or (n_steps -1) the shortest sequence's length; refuses short sequences."""
+    """The number of steps: n_steps, or (n_steps -1: none given) the shortest sequence length; refuses short ones."""
     n = int(n_steps)
-    if n < 0:
+    if n == -1:
         if not seqs:
             raise ValueError("scan: no sequences and no n_steps: give n_steps")
         return min([len(s) for s in seqs])
+    if n < 0:
+        raise ValueError(f"scan: n_steps must be >= 0, got {n}")
     for k, s in enumerate(seqs):
         if len(s) < n:
             raise ValueError(f"scan: n_steps is {n}, but sequence {k} (after slicing for its taps) has only "

@@ -3,7 +3,8 @@
 - outputs nobody reads are removed from the loop: a non-recurrent output always, a recurrent one when no
   remaining output reads its states (the gradient of an input nobody asked for, say);
 - constant non-sequences move into the step graph, where fold and canonicalize see them;
-- non-sequences the remaining step no longer reads are dropped.
+- non-sequences the remaining step no longer reads are dropped;
+- work that does not need the loop leaves it (scan_pushout.py).
 Sequences stay (their lengths decide the number of steps and are checked).
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from aotgraph.graph.basic import Apply, Constant, Variable, ancestors, clone_replace, toposort
 from aotgraph.graph.rules import make_node
+from aotgraph.rewrite.scan_pushout import push_out
 from aotgraph.scan_module.inner import InnerGraph
 from aotgraph.scan_module.op import SCAN, Layout, scan_op
 
@@ -24,7 +26,7 @@ def simplify_scans(outputs: Sequence[Variable]) -> list[Variable]:
         used = _read_variables(current)
         for node in toposort(current):
             if node.op.name == SCAN:
-                replacement = simplified(node, used)
+                replacement = simplified(node, used) or push_out(node)
                 if replacement is not None:
                     current = clone_replace(current, replacement)
                     break

@@ -139,10 +139,12 @@ def _perform(op: Op, n_steps, *args) -> tuple:
 
 def _steps(op: Op, n: int, seqs) -> int:
     """The number of steps: n_steps, or the shortest sequence's length; every sequence must be long enough."""
-    if n < 0:
+    if n == -1:  # what scan() passes when no n_steps is given
         if not seqs:
             raise ValueError(f"{_label(op)}: no sequences and no n_steps: give n_steps")
         return min(len(s) for s in seqs)
+    if n < 0:
+        raise ValueError(f"{_label(op)}: n_steps must be >= 0, got {n}")
     for k, s in enumerate(seqs):
         if len(s) < n:
             raise ValueError(f"{_label(op)}: n_steps is {n}, but sequence {k} (after slicing for its taps) has "

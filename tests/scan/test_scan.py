@@ -177,8 +177,9 @@ def test_unused_outputs_and_constant_non_sequences_leave_the_loop():
     g = ag.grad(hs.sum(), W)
     optimized = rewrite_graph([g], "fast_run")
     scans = [node for node in toposort(optimized) if node.op.name == "scan"]
-    backward = [node for node in scans if node.op.n_nit == 0 and all(node.op.last_only)]
-    assert backward and all(len(node.outputs) == 2 for node in backward)  # the carry of h and the sum for W
+    backward = [node for node in scans if all(node.op.last_only)]
+    assert len(backward) == 1  # outputs: the carry of h, and the per-step factor of W's sum (no gradient of X)
+    assert len(backward[0].outputs) == 2 and backward[0].op.n_nit == 1
     assert not any(isinstance(v, type(scale)) and v.data.shape == (3,) for node in scans for v in node.inputs)
     xs, init = RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 3))
     reference = ag.function([X, h0], g, mode="FAST_COMPILE")(xs, init)
@@ -203,3 +204,25 @@ def test_scalar_steps_become_one_c_loop_and_others_call_the_step_kernel():
     for name in ("several_outputs", "rnn_bptt", "lstm"):
         assert ScanStep in kinds(cases[name]), name
     assert ScanStep in kinds(gibbs_chain())
+
+
+def test_work_that_needs_no_loop_leaves_it():
+    """RNN forward + BPTT: x_t @ W is one product before the loop, the sums of the weights' gradients one
+    product after it; each loop keeps one product per step (h @ U forward, da @ U.T backward)."""
+    X, h0, T = at.tensor3("X"), at.dmatrix("h0"), at.tensor3("T")
+    W, U = ag.shared(RNG.normal(size=(3, 4)), "W"), ag.shared(RNG.normal(size=(4, 4)), "U")
+    b = ag.shared(RNG.normal(size=4), "b")
+    hs, _ = ag.scan(lambda x_t, h: at.tanh(at.dot(x_t, W) + at.dot(h, U) + b), sequences=X, outputs_info=h0)
+    cost = 0.5 * ((hs - T) ** 2).sum()
+    grads = ag.grad(cost, [W, U, b])
+    optimized = rewrite_graph([cost, *grads], "fast_run")
+    scans = [node for node in toposort(optimized) if node.op.name == "scan"]
+    assert len(scans) == 2
+    for node in scans:
+        assert sum(n.op.name == "matmul" for n in node.op.inner.nodes) == 1
+    assert sum(node.op.name == "matmul" for node in toposort(optimized)) >= 3  # x @ W, the two sums
+    args = [RNG.normal(size=(6, 2, 3)), RNG.normal(size=(2, 4)), RNG.normal(size=(6, 2, 4))]
+    expected = ag.function([X, h0, T], [cost, *grads], mode="FAST_COMPILE")(*args)
+    got = ag.function([X, h0, T], [cost, *grads], mode=ag.Mode("reference", "fast_run"))(*args)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, **TOL)

@@ -1,0 +1,156 @@
+"""scan pushout: work that does not need the loop leaves it, where numpy does it in one call.
+
+- Loop invariants (nodes reading only non-sequences and constants) are computed once, before the loop.
+- Sequence work (elementwise nodes and products reading only one sequence, non-sequences and constants;
+  `x_t @ W` in an RNN) is computed for all steps at once: one matrix product instead of one per step.
+- Sums carried by the loop, `acc + E` (the gradient of a weight in backpropagation through time), become
+  the sum of E over the steps after the loop; when E is `A_t.T @ B_t` with A a sequence, the loop keeps B
+  per step and one matrix product over all steps replaces the n small ones.
+(Theano's scan_pushout_non_seqs_ops, scan_pushout_seqs_ops and scan_pushout_dot1.)
+"""
+
+from __future__ import annotations
+
+import aotgraph.tensor as at
+from aotgraph.graph.basic import Apply, Constant, Variable, ancestors, clone_replace, toposort
+from aotgraph.graph.rules import make_node, rule_of
+from aotgraph.scan_module.parts import ScanParts
+from aotgraph.tensor.shape_ops import dimshuffle
+
+INVARIANT = "invariant"
+
+
+def push_out(node: Apply) -> dict | None:
+    """{old output: new output} after moving work out of scan `node`, or None when nothing moves."""
+    return _push_out_work(node) or _push_out_sums(node)
+
+
+# ---- invariants and sequence work ---------------------------------------------------------------------------
+
+
+def _classify(parts: ScanParts) -> dict[int, object]:
+    """id(inner variable) -> INVARIANT, or the outer sequence it is computed from; state-dependent: absent."""
+    kind: dict[int, object] = {id(p): INVARIANT for p, _ in parts.nonseqs}
+    kind.update({id(p): outer for p, outer in parts.seqs})
+    for node in toposort(parts.inner_outputs()):
+        kinds = [INVARIANT if isinstance(v, Constant) else kind.get(id(v)) for v in node.inputs]
+        if any(k is None for k in kinds) or rule_of(node.op).destroy_map:
+            continue
+        sources = {id(k): k for k in kinds if k is not INVARIANT}
+        if all(isinstance(v, Constant) for v in node.inputs):
+            continue  # constants only: left to fold, inside the step
+        if not sources:
+            kind.update({id(o): INVARIANT for o in node.outputs})
+        elif len(sources) == 1 and _vectorizable(node, kinds):
+            kind.update({id(o): next(iter(sources.values())) for o in node.outputs})
+    return kind
+
+
+def _vectorizable(node: Apply, kinds: list) -> bool:
+    """Whether the node computes all steps at once when its per-step operands get a leading step axis."""
+    if rule_of(node.op).elemwise is not None:
+        return True
+    if node.op.name == "matmul":
+        return all(v.type.ndim >= 2 for v, k in zip(node.inputs, kinds) if k is not INVARIANT)
+    return False
+
+
+def _push_out_work(node: Apply) -> dict | None:
+    parts = ScanParts.of(node)
+    kind = _classify(parts)
+    placeholders = {id(p) for p, _ in parts.seqs + parts.nonseqs}
+    frontier: dict[int, Variable] = {}
+    for inner_node in toposort(parts.inner_outputs()):
+        if any(id(o) in kind for o in inner_node.outputs):
+            continue
+        for v in inner_node.inputs:  # a loop node reading work that can leave the loop
+            if id(v) in kind and id(v) not in placeholders and not isinstance(v, Constant):
+                frontier[id(v)] = v
+    for v in parts.inner_outputs():
+        if id(v) in kind and id(v) not in placeholders and v.owner is not None:
+            frontier[id(v)] = v
+    if not frontier:
+        return None
+    outer_of: dict[int, Variable] = {id(p): o for p, o in parts.seqs + parts.nonseqs}
+    replace = {}
+    for v in frontier.values():
+        outer = _outer(v, kind, outer_of)
+        placeholder = v.type.make_variable(name=v.name)
+        replace[v] = placeholder
+        (parts.nonseqs if kind[id(v)] is INVARIANT else parts.seqs).append((placeholder, outer))
+    _replace_inner(parts, replace)
+    _, mapping = parts.build()
+    return mapping
+
+
+def _outer(v: Variable, kind: dict, outer_of: dict) -> Variable:
+    """The outer expression of inner `v`: its value, or (sequence work) its values of all steps stacked."""
+    if id(v) in outer_of or isinstance(v, Constant):
+        return outer_of.get(id(v), v)
+    node = v.owner
+    args = [_outer(i, kind, outer_of) for i in node.inputs]
+    if kind[id(v)] is not INVARIANT and rule_of(node.op).elemwise is not None:
+        rank = v.type.ndim  # per-step operands of lower rank: their step axis must stay the first
+        args = [dimshuffle(a, (0, *("x",) * (rank - i.type.ndim), *range(1, i.type.ndim + 1)))
+                if kind.get(id(i)) not in (None, INVARIANT) and not isinstance(i, Constant) and i.type.ndim < rank
+                else a for a, i in zip(args, node.inputs)]
+    result = make_node(node.op, args, trace=node.trace).outputs[v.index]
+    outer_of[id(v)] = result
+    return result
+
+
+def _replace_inner(parts: ScanParts, replace: dict) -> None:
+    outs = clone_replace(parts.inner_outputs(), replace)
+    for r, new in zip(parts.recs, outs):
+        r.out = new
+    parts.nits = [(new, old) for (_, old), new in zip(parts.nits, outs[len(parts.recs):])]
+    if parts.until is not None:
+        parts.until = outs[-1]
+
+
+# ---- sums carried by the loop -------------------------------------------------------------------------------
+
+
+def _push_out_sums(node: Apply) -> dict | None:
+    parts = ScanParts.of(node)
+    for j, rec in enumerate(parts.recs):
+        term = _summed_term(parts, rec)
+        if term is None or rec.old is None:
+            continue
+        del parts.recs[j]
+        seq_of = {id(p): o for p, o in parts.seqs}
+        product = term.owner if term.owner is not None and term.owner.op.name == "matmul" else None
+        if (product is not None and product.op.trans_a and not product.op.trans_b
+                and all(v.type.ndim == 2 for v in product.inputs) and id(product.inputs[0]) in seq_of):
+            a, b = product.inputs
+            position = next((k for k, (o, _) in enumerate(parts.nits) if o is b), None)
+            if position is None:  # B per step (the sums of W and U in BPTT share one)
+                parts.nits.append((b, None))
+                position = len(parts.nits) - 1
+            new, mapping = parts.build()
+            b_all = new.outputs[len(parts.recs) + position]
+            a_all = seq_of[id(a)][:b_all.shape[0]]
+            total = make_node(product.op, [at.reshape(a_all, (-1, a_all.shape[-1])),
+                                           at.reshape(b_all, (-1, b_all.shape[-1]))]).outputs[0]
+        else:
+            parts.nits.append((term, None))
+            new, mapping = parts.build()
+            total = at.sum(new.outputs[-1], axis=0)
+        mapping[rec.old] = at.cast(rec.init[0] + total, rec.old.dtype)
+        return mapping
+    return None
+
+
+def _summed_term(parts: ScanParts, rec) -> Variable | None:
+    """E when the recurrent output `rec` is `acc + E`, its state acc read by nothing else; else None."""
+    if not rec.last_only or rec.taps != (-1,) or rec.out.owner is None or rec.out.owner.op.name != "add":
+        return None
+    (acc,) = rec.states
+    a, b = rec.out.owner.inputs
+    term = b if a is acc else a if b is acc else None
+    if term is None or term.type.ndim != acc.type.ndim or term.dtype != acc.dtype:
+        return None
+    others = [v for v in parts.inner_outputs() if v is not rec.out] + [term]
+    if id(acc) in ancestors(others):
+        return None
+    return term
