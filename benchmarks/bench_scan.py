@@ -13,13 +13,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import timeit
 
-import numpy as np
+# One BLAS thread unless set: OpenBLAS sizes its thread pool by the machine's CPUs, and on a machine whose few
+# cores are busy with other work its threads wait for each other: one (64 x 6400) @ (6400 x 64) product then
+# took ~0.5 s instead of ~2 ms here (the numpy loop's small products run on one thread either way).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import aotgraph as ag
-import aotgraph.tensor as at
+import numpy as np  # noqa: E402
+
+import aotgraph as ag  # noqa: E402
+import aotgraph.tensor as at  # noqa: E402
 
 
 def best(fn, number: int, repeat: int = 3) -> float:
@@ -115,7 +121,8 @@ def main() -> None:
     for what, seconds in rows.items():
         print(f"  {what:32} {seconds * 1e9:10.1f} ns/step   {seconds / base:6.3f}x the Python loop")
     rows = rnn()
-    print("RNN 64 units, batch 32, 64 inputs, 200 steps: forward + BPTT gradient of W, U, b (target <= 0.5x)")
+    print("RNN 64 units, batch 32, 64 inputs, 200 steps: forward + BPTT gradient of W, U, b (target <= 0.5x; "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']})")
     base = rows["numpy, Python loop"]
     for what, seconds in rows.items():
         print(f"  {what:32} {seconds * 1e3:10.2f} ms        {seconds / base:6.3f}x numpy")

@@ -41,14 +41,40 @@ def _scan_window(init, span, j, taps):
     if init.shape[0] < span:
         raise ValueError(f"scan: output {j} reads {span} earlier states (taps {list(taps)}), but its initial "
                          f"value holds {init.shape[0]}")
-    return [init[k] for k in range(span)]
+    return [init[k, ...] for k in range(span)]  # 0-d arrays (not numpy scalars) for a window of scalars
 ''',
     "_scan_checked": '''
-def _scan_checked(value, like, j, step):
-    if value.shape != like.shape:
+cdef inline object _scan_checked(object value, object like, int j, Py_ssize_t step):
+    """`value` when its shape is like's (compared in C: this runs once per step and output)."""
+    cdef cnp.ndarray a, b
+    cdef int k
+    cdef bint same
+    if not (cnp.PyArray_Check(value) and cnp.PyArray_Check(like)):
+        value, like = np.asarray(value), np.asarray(like)
+    a, b = <cnp.ndarray>value, <cnp.ndarray>like
+    same = cnp.PyArray_NDIM(a) == cnp.PyArray_NDIM(b)
+    k = 0
+    while same and k < cnp.PyArray_NDIM(a):
+        same = cnp.PyArray_DIMS(a)[k] == cnp.PyArray_DIMS(b)[k]
+        k += 1
+    if not same:
         raise ValueError(f"scan: step {step} made output {j} of shape {value.shape}, but earlier values (or its "
                          f"initial state) have shape {like.shape}")
     return value
+''',
+    "_scan_store": '''
+cdef inline int _scan_store(cnp.ndarray rows, Py_ssize_t i, object value) except -1:
+    """rows[i] = value, a memcpy when value is C-contiguous (rows are: np.empty made them)."""
+    cdef cnp.ndarray a
+    if not cnp.PyArray_Check(value):
+        rows[i] = value
+        return 0
+    a = <cnp.ndarray>value
+    if cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_TYPE(a) == cnp.PyArray_TYPE(rows):
+        memcpy(cnp.PyArray_BYTES(rows) + i * cnp.PyArray_STRIDES(rows)[0], cnp.PyArray_BYTES(a), cnp.PyArray_NBYTES(a))
+    else:
+        rows[i] = value
+    return 0
 ''',
     "_scan_nit": '''
 def _scan_nit(values, value, n, step, j):
@@ -58,7 +84,7 @@ def _scan_nit(values, value, n, step, j):
     elif value.shape != values.shape[1:]:
         raise ValueError(f"scan: step {step} made output {j} of shape {value.shape}, but earlier values "
                          f"have shape {values.shape[1:]}")
-    values[step] = value
+    _scan_store(values, step, value)
     return values
 ''',
     "_scan_done": '''
@@ -91,12 +117,13 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
         "cdef list res",
         "cdef object value",
     ]
-    code += [f"cdef object w{j}, r{j}" for j in range(n_rec)] + [f"cdef object m{k} = None" for k in range(n_nit)]
+    code += [f"cdef object w{j}" for j in range(n_rec)] + [f"cdef cnp.ndarray r{j}" for j in range(n_rec)]
+    code += [f"cdef object m{k} = None" for k in range(n_nit)]
     code.append(f"n = _scan_length({names[0]}, {tuple_literal(seqs)})")
     for j, (init, span, last) in enumerate(zip(inits, spans, body.last_only)):
         code.append(f"w{j} = _scan_window({init}, {span}, {j}, {body.taps[j]!r})")
         code.append(f"r{j} = None" if last else f"r{j} = np.empty((n,) + (<object>{init}).shape[1:], {init}.dtype)")
-    values = [f"{s}[i]" for s in seqs]
+    values = [f"{b.name}[i, ...]" if b.ndim == 1 else f"{b.name}[i]" for b in body.ins[1:1 + body.n_seqs]]
     for j, (taps, span) in enumerate(zip(body.taps, spans)):
         values += [f"w{j}[{span + t}]" for t in taps]
     values += nonseqs
@@ -104,7 +131,7 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
     for j, last in enumerate(body.last_only):
         loop += [f"value = _scan_checked(res[{j}], w{j}[0], {j}, i)", f"w{j}.append(value)", f"del w{j}[0]"]
         if not last:
-            loop.append(f"r{j}[i] = value")
+            loop.append(f"_scan_store(r{j}, i, value)")
     for k in range(n_nit):
         loop.append(f"m{k} = _scan_nit(m{k}, res[{n_rec + k}], n, i, {n_rec + k})")
     if body.until:  # (the module is compiled with wraparound=False: no negative indices)

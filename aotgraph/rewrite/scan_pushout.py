@@ -94,9 +94,28 @@ def _outer(v: Variable, kind: dict, outer_of: dict) -> Variable:
         args = [dimshuffle(a, (0, *("x",) * (rank - i.type.ndim), *range(1, i.type.ndim + 1)))
                 if kind.get(id(i)) not in (None, INVARIANT) and not isinstance(i, Constant) and i.type.ndim < rank
                 else a for a, i in zip(args, node.inputs)]
-    result = make_node(node.op, args, trace=node.trace).outputs[v.index]
+    if node.op.name == "matmul" and _one_product(node, kind):
+        result = _as_one_product(node, args)
+    else:
+        result = make_node(node.op, args, trace=node.trace).outputs[v.index]
     outer_of[id(v)] = result
     return result
+
+
+def _one_product(node: Apply, kind: dict) -> bool:
+    """x_t @ W with x_t a matrix per step and W invariant: all steps are one (n * rows, k) @ (k, m) product."""
+    a, b = node.inputs
+    return (kind.get(id(a)) not in (None, INVARIANT) and not isinstance(a, Constant) and a.type.ndim == 2
+            and (isinstance(b, Constant) or kind.get(id(b)) is INVARIANT) and b.type.ndim == 2
+            and not node.op.trans_a)
+
+
+def _as_one_product(node: Apply, args: list) -> Variable:
+    """numpy's batched matmul runs one small product per step; stacked rows make one large one (BLAS's best)."""
+    a, b = args
+    flat = at.reshape(a, (-1, a.shape[-1]))
+    product = make_node(node.op, [flat, b], trace=node.trace).outputs[0]
+    return at.reshape(product, (a.shape[0], a.shape[1], product.shape[-1]))
 
 
 def _replace_inner(parts: ScanParts, replace: dict) -> None:
