@@ -1,8 +1,9 @@
 """scan pushout: work that does not need the loop leaves it, where numpy does it in one call.
 
 - Loop invariants (nodes reading only non-sequences and constants) are computed once, before the loop.
-- Sequence work (elementwise nodes and products reading only one sequence, non-sequences and constants;
-  `x_t @ W` in an RNN) is computed for all steps at once: one matrix product instead of one per step.
+- Products reading only one sequence, non-sequences and constants (`x_t @ W` in an RNN, with the
+  elementwise work feeding them) are computed for all steps at once: one matrix product instead of one
+  per step. Elementwise work alone stays in the loop: outside it would only add a large temporary array.
 - Sums carried by the loop, `acc + E` (the gradient of a weight in backpropagation through time), become
   the sum of E over the steps after the loop; when E is `A_t.T @ B_t` with A a sequence, the loop keeps B
   per step and one matrix product over all steps replaces the n small ones.
@@ -59,15 +60,23 @@ def _push_out_work(node: Apply) -> dict | None:
     parts = ScanParts.of(node)
     kind = _classify(parts)
     placeholders = {id(p) for p, _ in parts.seqs + parts.nonseqs}
+
+    def leaves(v: Variable) -> bool:
+        """Invariants leave the loop; sequence work only as products (one large product beats n small ones;
+        elementwise work on all steps at once would only add a large temporary array)."""
+        if id(v) not in kind or id(v) in placeholders or isinstance(v, Constant) or v.owner is None:
+            return False
+        return kind[id(v)] is INVARIANT or v.owner.op.name == "matmul"
+
     frontier: dict[int, Variable] = {}
     for inner_node in toposort(parts.inner_outputs()):
         if any(id(o) in kind for o in inner_node.outputs):
             continue
         for v in inner_node.inputs:  # a loop node reading work that can leave the loop
-            if id(v) in kind and id(v) not in placeholders and not isinstance(v, Constant):
+            if leaves(v):
                 frontier[id(v)] = v
     for v in parts.inner_outputs():
-        if id(v) in kind and id(v) not in placeholders and v.owner is not None:
+        if leaves(v):
             frontier[id(v)] = v
     if not frontier:
         return None
