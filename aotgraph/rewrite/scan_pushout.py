@@ -4,9 +4,9 @@
 - Products reading only one sequence, non-sequences and constants (`x_t @ W` in an RNN, with the
   elementwise work feeding them) are computed for all steps at once: one matrix product instead of one
   per step. Elementwise work alone stays in the loop: outside it would only add a large temporary array.
-- Sums carried by the loop, `acc + E` (the gradient of a weight in backpropagation through time), become
-  the sum of E over the steps after the loop; when E is `A_t.T @ B_t` with A a sequence, the loop keeps B
-  per step and one matrix product over all steps replaces the n small ones.
+- Sums carried by the loop, `acc + A_t.T @ B_t` with A a sequence (the gradient of a weight in
+  backpropagation through time), become one matrix product over all steps after the loop: the loop keeps
+  B per step instead of doing n small products.
 (Theano's scan_pushout_non_seqs_ops, scan_pushout_seqs_ops and scan_pushout_dot1.)
 """
 
@@ -140,31 +140,30 @@ def _replace_inner(parts: ScanParts, replace: dict) -> None:
 
 
 def _push_out_sums(node: Apply) -> dict | None:
+    """acc + A_t.T @ B_t carried by the loop, A a sequence: the loop keeps B per step, one product sums after it."""
     parts = ScanParts.of(node)
+    seq_of = {id(p): o for p, o in parts.seqs}
     for j, rec in enumerate(parts.recs):
         term = _summed_term(parts, rec)
-        if term is None or rec.old is None:
+        product = term.owner if term is not None and term.owner is not None else None
+        if (rec.old is None or product is None or product.op.name != "matmul" or not product.op.trans_a
+                or product.op.trans_b or any(v.type.ndim != 2 for v in product.inputs)
+                or id(product.inputs[0]) not in seq_of):
             continue
         del parts.recs[j]
-        seq_of = {id(p): o for p, o in parts.seqs}
-        product = term.owner if term.owner is not None and term.owner.op.name == "matmul" else None
-        if (product is not None and product.op.trans_a and not product.op.trans_b
-                and all(v.type.ndim == 2 for v in product.inputs) and id(product.inputs[0]) in seq_of):
-            a, b = product.inputs
-            position = next((k for k, (o, _) in enumerate(parts.nits) if o is b), None)
-            if position is None:  # B per step (the sums of W and U in BPTT share one)
-                parts.nits.append((b, None))
-                position = len(parts.nits) - 1
-            new, mapping = parts.build()
-            b_all = new.outputs[len(parts.recs) + position]
-            a_all = seq_of[id(a)][:b_all.shape[0]]
-            total = make_node(product.op, [at.reshape(a_all, (-1, a_all.shape[-1])),
-                                           at.reshape(b_all, (-1, b_all.shape[-1]))]).outputs[0]
-        else:
-            parts.nits.append((term, None))
-            new, mapping = parts.build()
-            total = at.sum(new.outputs[-1], axis=0)
-        mapping[rec.old] = at.cast(rec.init[0] + total, rec.old.dtype)
+        a, b = product.inputs
+        position = next((k for k, (o, _) in enumerate(parts.nits) if o is b), None)
+        if position is None:  # B per step (the sums of W and U in BPTT share one)
+            parts.nits.append((b, None))
+            position = len(parts.nits) - 1
+        new, mapping = parts.build()
+        b_all = new.outputs[len(parts.recs) + position]
+        a_all = seq_of[id(a)][:b_all.shape[0]]
+        init = rec.init[0]
+        # sizes from the state and the sequence, not from b_all: with no step, b_all's shape is all zeros
+        rows = [at.reshape(a_all, (-1, a_all.shape[-1])), at.reshape(b_all, (-1, init.shape[-1]))]
+        total = make_node(product.op, rows, trace=product.trace).outputs[0]
+        mapping[rec.old] = at.cast(init + total, rec.old.dtype)
         return mapping
     return None
 

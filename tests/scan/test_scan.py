@@ -178,8 +178,8 @@ def test_unused_outputs_and_constant_non_sequences_leave_the_loop():
     optimized = rewrite_graph([g], "fast_run")
     scans = [node for node in toposort(optimized) if node.op.name == "scan"]
     backward = [node for node in scans if all(node.op.last_only)]
-    assert len(backward) == 1  # outputs: the carry of h, and the per-step factor of W's sum (no gradient of X)
-    assert len(backward[0].outputs) == 2 and backward[0].op.n_nit == 1
+    assert len(backward) == 1  # outputs: the carry of h and the sum for W; no per-step gradient of X
+    assert len(backward[0].outputs) == 2 and backward[0].op.n_nit == 0
     assert not any(isinstance(v, type(scale)) and v.data.shape == (3,) for node in scans for v in node.inputs)
     xs, init = RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 3))
     reference = ag.function([X, h0], g, mode="FAST_COMPILE")(xs, init)
@@ -226,3 +226,18 @@ def test_work_that_needs_no_loop_leaves_it():
     got = ag.function([X, h0, T], [cost, *grads], mode=ag.Mode("reference", "fast_run"))(*args)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, **TOL)
+
+
+def test_zero_steps():
+    """No step: recurrent outputs are empty, reduce gives the initial state, BPTT gives zero weight gradients."""
+    X, h0 = at.tensor3("X"), at.dmatrix("h0")
+    W, U = ag.shared(RNG.normal(size=(3, 4)), "W"), ag.shared(RNG.normal(size=(4, 4)) * 0.1, "U")
+    hs, _ = ag.scan(lambda x_t, h: at.tanh(at.dot(x_t, W) + at.dot(h, U)), sequences=X, outputs_info=h0)
+    last, _ = ag.reduce(lambda x_t, h: h + x_t.sum(), sequences=X, outputs_info=at.constant(1.5))
+    grads = ag.grad(hs.sum() + h0.sum(), [W, U])
+    empty, init = np.zeros((0, 2, 3)), RNG.normal(size=(2, 4))
+    for mode in ("FAST_COMPILE", ag.Mode("reference", "fast_run")):
+        out, reduced, g_w, g_u = ag.function([X, h0], [hs, last, *grads], mode=mode)(empty, init)
+        assert out.shape == (0, 2, 4) and reduced == 1.5
+        np.testing.assert_array_equal(g_w, np.zeros((3, 4)))
+        np.testing.assert_array_equal(g_u, np.zeros((4, 4)))
