@@ -1,6 +1,6 @@
 """aotgraph: Theano's programming model, compiled ahead of time into Cython extension modules."""
 
-from aotgraph import printing, tensor  # noqa: F401
+from aotgraph import printing, scan_module, tensor  # noqa: F401
 from aotgraph.codegen.aot import build  # noqa: F401
 from aotgraph.compile.debugmode import DebugModeError  # noqa: F401
 from aotgraph.compile.function import function, function_dump  # noqa: F401
@@ -11,6 +11,7 @@ from aotgraph.compile.spec import MissingInputError, UnusedInputError  # noqa: F
 from aotgraph.configparser import config  # noqa: F401
 from aotgraph.gradient import grad  # noqa: F401
 from aotgraph.runtime import Function, ProfileStats  # noqa: F401
+from aotgraph.scan_module import foldl, foldr, map, reduce, scan  # noqa: F401,A004
 from aotgraph.version import __version__  # noqa: F401
 
 

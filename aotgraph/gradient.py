@@ -32,6 +32,7 @@ from aotgraph.configparser import config
 from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs, toposort_with_stops
 from aotgraph.graph.evaluate import evaluate
 from aotgraph.graph.rules import DISCONNECTED, Disconnected, rule_of  # noqa: F401 - Disconnected is public here
+from aotgraph.scan_module import scan_grad
 from aotgraph.tensor import reduction
 from aotgraph.tensor.grad_markers import disconnected_grad, grad_clip, grad_scale, zero_grad
 
@@ -309,6 +310,19 @@ def _backprop(node, acc: _Accumulator, needed: set[int]) -> None:
             acc.add(inp, g)
 
 
+# Gradient rules that differentiate a graph of their own (a scan's step): they take `grad` itself as their
+# last argument, since this module sits above the layer that defines them.
+DIFFERENTIATING_RULES = {"scan": scan_grad}
+
+
+def _grad_rule(op):
+    """The op's gradient rule as rule(op, inputs, outputs, output_grads), or None."""
+    if op.name in DIFFERENTIATING_RULES:
+        rule = DIFFERENTIATING_RULES[op.name]
+        return lambda *args: rule(*args, grad)
+    return rule_of(op).grad
+
+
 def _connect_zero(node, zero_grads, acc: _Accumulator, wanted: list[bool]) -> None:
     """Mark the wanted inputs of a node whose output gradients are all zero as connected (zero gradient).
 
@@ -316,7 +330,7 @@ def _connect_zero(node, zero_grads, acc: _Accumulator, wanted: list[bool]) -> No
     Theano's connection pattern: `x.shape` does not depend on x's values); the gradients it builds are
     dropped. A rule that cannot handle the probe leaves every input connected.
     """
-    rule = rule_of(node.op).grad
+    rule = _grad_rule(node.op) if node.op.name not in DIFFERENTIATING_RULES else None
     try:
         in_grads = list(rule(node.op, node.inputs, node.outputs, zero_grads)) if rule is not None else []
     except Exception:  # noqa: BLE001 - a probe only; zero gradients are right either way
@@ -329,7 +343,7 @@ def _connect_zero(node, zero_grads, acc: _Accumulator, wanted: list[bool]) -> No
 
 
 def _call_rule(node, out_grads) -> list:
-    rule = rule_of(node.op).grad
+    rule = _grad_rule(node.op)
     if rule is None:
         raise NotImplementedError(
             f"grad: op {node.op!r} has no gradient rule, and the cost depends on its inputs through it "

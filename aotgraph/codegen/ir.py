@@ -121,10 +121,60 @@ class CallStep:
 
 
 @dataclass
+class ScanStep:
+    """A scan node: a loop over steps, each running `inner` (the step graph lowered as a kernel of its own).
+
+    `ins`: n_steps, the sequences (one per tap), the initial buffers, the non-sequences, then `consts` (the
+    outer kernel's copies of the inner kernel's constants, handed to it as its `consts`). `where_offset`: where
+    the inner kernel's error descriptions start in the outer kernel's `descriptions`. The other fields are the
+    scan op's: see aotgraph/scan_module/op.py.
+    """
+
+    ins: list[Buffer]
+    outs: list[Buffer]
+    inner: Kernel
+    n_seqs: int
+    taps: tuple
+    last_only: tuple
+    n_nit: int
+    until: bool
+    n_consts: int
+    where_offset: int = 0
+    helpers: dict = field(default_factory=dict)
+
+
+@dataclass
+class ScalarScanStep:
+    """A scan whose step is elementwise arithmetic on scalars: one C loop over the steps, without the GIL.
+
+    Each step loads element i of every sequence into `seq_vars[k]`; the states live in C scalars
+    (`window_vars[j]`: the `span` latest states of recurrent output j, oldest first); `nonseq_vars[k]` are
+    loaded once. `stmts` (target, C expression) compute the step; `results` name the inner outputs (the new
+    state of each recurrent output, each non-recurrent output, then the until condition). `decls`: (name,
+    dtype) of every scalar. The other fields are the scan op's (aotgraph/scan_module/op.py).
+    """
+
+    ins: list[Buffer]
+    outs: list[Buffer]
+    n_seqs: int
+    taps: tuple
+    last_only: tuple
+    n_nit: int
+    until: bool
+    seq_vars: list[str]
+    window_vars: list[list[str]]
+    nonseq_vars: list[str]
+    decls: list[tuple[str, str]]
+    stmts: list[tuple[str, str]]
+    results: list[str]
+    helpers: dict = field(default_factory=dict)
+
+
+@dataclass
 class Step:
     """One step of a kernel: what it computes, and which intermediates die after it."""
 
-    body: ElemwiseStep | ReduceStep | CallStep
+    body: ElemwiseStep | ReduceStep | CallStep | ScanStep | ScalarScanStep
     label: str  # profile label, e.g. "3 mul" (aotgraph's text, passed as data)
     description: tuple[str, str]  # for errors: the ops, and the user line that created them (passed as data)
     dead: list[str] = field(default_factory=list)
@@ -142,6 +192,7 @@ class Kernel:
     results: list[str]
     helpers: dict[str, str] = field(default_factory=dict)
     mutable_checks: list = field(default_factory=list)  # (flag name, input buffer): may it be overwritten?
+    inner_descriptions: list = field(default_factory=list)  # the steps of scan steps' inner kernels, after ours
 
     @property
     def labels(self) -> list[str]:
@@ -149,7 +200,7 @@ class Kernel:
 
     @property
     def descriptions(self) -> list[tuple[str, str]]:
-        return [s.description for s in self.steps]
+        return [s.description for s in self.steps] + list(self.inner_descriptions)
 
 
 def format_kernel(kernel: Kernel) -> str:
@@ -171,6 +222,8 @@ def format_kernel(kernel: Kernel) -> str:
                 lines.append(f"      {s.target}: {s.dtype} = {call}{'' if s.level == PER_ELEMENT else '  # hoisted'}")
             if getattr(body, "inplace", None):
                 lines.append(f"      (may write {body.outs[0].name} into {body.leaves[body.inplace[0]].name})")
+        if isinstance(body, ScanStep):
+            lines += ["      " + line for line in format_kernel(body.inner).splitlines()]
         if step.dead:
             lines.append(f"      del {', '.join(step.dead)}")
     lines.append(f"  return {', '.join(kernel.results)}")

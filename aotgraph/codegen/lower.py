@@ -30,19 +30,23 @@ from aotgraph.codegen.ir import (
     Operand,
     ReduceStep,
     ScalarConst,
+    ScalarScanStep,
     ScalarStmt,
+    ScanStep,
     Step,
 )
-from aotgraph.codegen.scalar import scalar_rules
+from aotgraph.codegen.scalar import render_scalar, scalar_rules
+from aotgraph.codegen.scanloop import SCAN_HELPERS
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
+from aotgraph.rewrite import rewrite_graph
 from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
 from aotgraph.tensor.reduction import KINDS
 
 
 def supported_ops() -> list[str]:
     """The op names the Cython backend renders."""
-    return sorted(set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS)
+    return sorted(set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS | {"scan"})
 
 
 def is_elemwise(node: Apply) -> bool:
@@ -56,7 +60,7 @@ def _op_names(node: Apply) -> list[str]:
 
 
 def check_supported(nodes: list[Apply]) -> None:
-    known = set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS
+    known = set(scalar_rules()) | set(op_rules.OPS) | FUSED_OPS | {"scan"}
     missing = sorted({name for n in nodes for name in _op_names(n) if name not in known})
     if missing:
         where = next(n for n in nodes if missing[0] in _op_names(n)).trace
@@ -92,6 +96,9 @@ class _Lowering:
         self.helpers: dict[str, str] = {}
         self.mutable_checks: list = []
         self.counter = 0
+        self.name = ""
+        self.inner_descriptions: list = []
+        self.scans: list[ScanStep] = []
 
     # ---- naming ----------------------------------------------------------------------------------------
     def new_buffer(self, v: Variable, prefix: str = "v") -> Buffer:
@@ -116,6 +123,7 @@ class _Lowering:
 
     # ---- the passes ------------------------------------------------------------------------------------
     def run(self, name: str) -> Kernel:
+        self.name = name
         inputs = [self.new_buffer(v) for v in self.graph_inputs]
         steps = []
         for index, node in enumerate(self.nodes):
@@ -124,11 +132,15 @@ class _Lowering:
             steps.append(Step(body, _label(index, node), _describe(node)))
         result_names = [self.buffer(v).name for v in self.results]
         _liveness(steps, {b.name for b in inputs} | {b.name for b in self.consts} | set(result_names))
+        for scan in self.scans:  # the inner kernels' descriptions follow the steps'
+            scan.where_offset += len(steps)
         return Kernel(name, inputs, self.consts, self.const_values, steps, result_names, self.helpers,
-                      self.mutable_checks)
+                      self.mutable_checks, self.inner_descriptions)
 
     def lower_node(self, node: Apply):
         name = node.op.name
+        if name == "scan":
+            return self.scan_loop(node)
         if name in ("fused", "fused_inplace"):
             return self.loop(node, node.op.expr)
         if name == "fused_reduce":
@@ -171,6 +183,87 @@ class _Lowering:
                               tuple(reduce.axis), bool(reduce.keepdims), nd, levels)
         results = [scalars[ref][0] for ref in program.outputs]
         return ElemwiseStep(outs, leaves, leaf_scalars, stmts, results, nd, levels, self.inplace(node))
+
+    def scan_loop(self, node: Apply) -> ScanStep:
+        """A scan node: its step graph, rewritten like a function's, lowered as an inner kernel of its own."""
+        op = node.op
+        inner_outputs = rewrite_graph(list(op.inner.outputs), "fast_run")
+        nodes = toposort(inner_outputs)
+        check_supported(nodes)
+        scalar = self.scalar_scan(node, inner_outputs, nodes)
+        if scalar is not None:
+            return scalar
+        inner = _Lowering(list(op.inner.inputs), nodes, inner_outputs).run(f"{self.name}_scan{len(self.scans)}")
+        ins = [self.buffer(v) for v in node.inputs]
+        consts = []
+        for value, b in zip(inner.const_values, inner.consts):  # the inner kernel's constants, held by ours
+            outer = Buffer(f"c{len(self.consts)}", b.dtype, b.ndim, b.shape)
+            self.consts.append(outer)
+            self.const_values.append(value)
+            consts.append(outer)
+        outs = [self.new_buffer(v) for v in node.outputs]
+        step = ScanStep(ins + consts, outs, inner, op.n_seqs, op.taps, op.last_only, op.n_nit, op.until,
+                        len(consts), len(self.inner_descriptions), {**inner.helpers, **SCAN_HELPERS})
+        self.inner_descriptions += inner.descriptions
+        self.scans.append(step)
+        return step
+
+    def scalar_scan(self, node: Apply, inner_outputs: list, nodes: list[Apply]) -> ScalarScanStep | None:
+        """The scan as one C loop over scalars, when its (rewritten) step is elementwise on rank-0 values."""
+        op = node.op
+        inner_inputs = list(op.inner.inputs)
+        if any(v.type.ndim for v in inner_inputs + inner_outputs) or not all(
+                node_.op.name in ("fused", "fused_inplace") or is_elemwise(node_) for node_ in nodes):
+            return None
+        names: dict[int, str] = {}
+        decls: list[tuple[str, str]] = []
+
+        def declare(v: Variable, name: str) -> str:
+            names[id(v)] = name
+            decls.append((name, v.type.dtype))
+            return name
+
+        n_seqs, n_states = op.n_seqs, sum(len(t) for t in op.taps)
+        seq_vars = [declare(v, f"x{k}") for k, v in enumerate(inner_inputs[:n_seqs])]
+        window_vars, position = [], n_seqs
+        for j, taps in enumerate(op.taps):
+            span = -min(taps)
+            window = [f"w{j}_{p}" for p in range(span)]
+            decls.extend((name, inner_inputs[position].type.dtype) for name in window)
+            for k, tap in enumerate(taps):
+                names[id(inner_inputs[position + k])] = window[span + tap]
+            window_vars.append(window)
+            position += len(taps)
+        nonseq_vars = [declare(v, f"q{k}") for k, v in enumerate(inner_inputs[n_seqs + n_states:])]
+        stmts: list[tuple[str, str]] = []
+        helpers: dict[str, str] = {}
+        for node_ in nodes:
+            program = node_.op.expr if node_.op.name in ("fused", "fused_inplace") else _one_statement(node_)
+            types = stmt_types(program, [v.type for v in node_.inputs])
+            refs = {}
+            for k, v in enumerate(node_.inputs):
+                refs[f"i{k}"] = names.get(id(v)) or _inline(v)
+                if refs[f"i{k}"] is None:
+                    return None
+            for j, (scalar_op, args) in enumerate(program.stmts):
+                ctx = render_scalar(scalar_op, rule_of(scalar_op).elemwise.fn, [refs[a] for a in args],
+                                    [types[a].dtype for a in args], types[f"t{j}"].dtype)
+                if ctx.uses_err:
+                    return None
+                helpers.update(ctx.helpers)
+                target = f"t{len(stmts)}"
+                decls.append((target, types[f"t{j}"].dtype))
+                stmts.append((target, ctx.expr))
+                refs[f"t{j}"] = target
+            for out, ref in zip(node_.outputs, program.outputs):
+                names[id(out)] = refs[ref]
+        results = [names.get(id(v)) or _inline(v) for v in inner_outputs]
+        if any(r is None for r in results):
+            return None
+        ins = [self.buffer(v) for v in node.inputs]
+        outs = [self.new_buffer(v) for v in node.outputs]
+        return ScalarScanStep(ins, outs, n_seqs, op.taps, op.last_only, op.n_nit, op.until, seq_vars, window_vars,
+                              nonseq_vars, decls, stmts, results, {**helpers, **SCAN_HELPERS})
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""

@@ -13,10 +13,11 @@ import textwrap
 from pathlib import Path
 
 from aotgraph.codegen.dtypes import TYPENUM
-from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep
+from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep, ScalarScanStep, ScanStep
 from aotgraph.codegen.loops import IND, indent, render_elemwise, render_reduce, tuple_literal, unique_names
 from aotgraph.codegen.runtime_source import runtime_names, runtime_source
 from aotgraph.codegen.scalar import math_cimports, vector_math_declarations
+from aotgraph.codegen.scanloop import render_scalar_scan, render_scan
 from aotgraph.version import __version__
 
 # ---- numpy calls ----------------------------------------------------------------------------
@@ -35,6 +36,8 @@ RENDERERS = {
     ElemwiseStep: render_elemwise,
     ReduceStep: render_reduce,
     CallStep: lambda fname, body, helpers: render_call(fname, body),
+    ScanStep: lambda fname, body, helpers: render_scan(fname, body),
+    ScalarScanStep: lambda fname, body, helpers: render_scalar_scan(fname, body),
 }
 
 
@@ -46,6 +49,8 @@ def render_kernel(kernel: Kernel, helpers: dict[str, str]) -> list[str]:
     lines: list[str] = []
     prefix = f"_{kernel.name}"
     for index, step in enumerate(kernel.steps):
+        if isinstance(step.body, ScanStep):  # the step's own kernel first, then the loop calling it
+            lines += render_kernel(step.body.inner, helpers) + ["", ""]
         lines += RENDERERS[type(step.body)](f"{prefix}_s{index}", step.body, helpers) + ["", ""]
     lines += _runner(kernel)
     return lines
@@ -79,6 +84,8 @@ def _runner(kernel: Kernel) -> list[str]:
         inplace = getattr(step.body, "inplace", None)
         if inplace is not None:
             args.append(inplace[1] or "True")
+        if isinstance(step.body, (ScanStep, ScalarScanStep)):
+            args.append("where")
         body += [
             f"step = {index}",
             "if timed:",
@@ -105,7 +112,8 @@ def kernel_table(kernels: list[Kernel]) -> list[str]:
     """Module-level lines filling the runner table that `_make_kernel(index, ...)` reads."""
     lines = [f"cdef _runner_t _RUNNERS[{max(len(kernels), 1)}]"]
     lines += [f"_RUNNERS[{i}] = _{k.name}_run" for i, k in enumerate(kernels)]
-    lines.append(f"_KERNEL_SIZES = {tuple_literal([f'({len(k.consts)}, {len(k.steps)})' for k in kernels])}")
+    sizes = [f"({len(k.consts)}, {len(k.descriptions)}, {len(k.steps)})" for k in kernels]  # data, where, labels
+    lines.append(f"_KERNEL_SIZES = {tuple_literal(sizes)}")
     return lines
 
 

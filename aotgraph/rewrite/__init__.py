@@ -1,6 +1,6 @@
 """Graph rewrites: the optimizer. One readable list of named passes per pipeline (STYLE lesson 4).
 
-    merge -> fold -> canonicalize -> stabilize -> fuse -> inplace     ('fast_run'; 'fast_compile': merge only)
+    merge -> fold -> scan -> canonicalize -> stabilize -> fuse -> inplace     ('fast_run'; 'fast_compile': merge only)
 
 Each pass is a function `pass(outputs) -> new outputs` over lists of variables; it never changes the
 graph it is given and keeps graph inputs (explicit inputs, shared variables) the same objects. `fuse` makes
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from aotgraph.graph.basic import Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.printing import debugprint
-from aotgraph.rewrite import canonicalize, fold, fuse, inplace, merge, stabilize  # the pass modules
+from aotgraph.rewrite import canonicalize, fold, fuse, inplace, merge, scan_rules, stabilize  # the pass modules
 from aotgraph.rewrite.check import RewriteCheckError, check_graph
 from aotgraph.rewrite.engine import RewriteLoopError
 
@@ -37,6 +37,7 @@ Pass = Callable[[list[Variable]], list[Variable]]
 PASSES: dict[str, Pass] = {
     "merge": merge.merge,
     "fold": fold.fold,
+    "scan": scan_rules.simplify_scans,
     "canonicalize": canonicalize.canonicalize,
     "stabilize": stabilize.stabilize,
     "fuse": fuse.fuse,
@@ -47,11 +48,11 @@ CONTEXT = {"inplace": ("mutable", "updates_from")}  # pass -> the keyword argume
 # Passes that know nothing of ops overwriting their inputs (destroy_map): merging two nodes, or replacing
 # x * 1 by x, could hand an in-place op a value that something else still reads. They leave a graph that
 # already holds an in-place op (compiled with accept_inplace=True) as it is.
-UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "canonicalize", "stabilize", "fuse", "inplace"})
+UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "scan", "canonicalize", "stabilize", "fuse", "inplace"})
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "fast_compile": ("merge",),
-    "fast_run": ("merge", "fold", "canonicalize", "stabilize", "fuse", "inplace"),
+    "fast_run": ("merge", "fold", "scan", "canonicalize", "stabilize", "fuse", "inplace"),
 }
 
 

@@ -1,0 +1,243 @@
+"""scan against numpy loops: in FAST_COMPILE, in one module built with ag.build, and in-process FAST_RUN."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+
+import aotgraph as ag
+import aotgraph.tensor as at
+from aotgraph.gradient import verify_grad
+from aotgraph.graph.basic import toposort
+from aotgraph.rewrite import rewrite_graph
+from tests.scan.scancases import CASES, RNG, Case, gibbs_chain, lstm_step
+
+TOL = dict(rtol=1e-10, atol=1e-12)
+
+
+def check(case: Case, got) -> None:
+    for k, (g, e) in enumerate(zip(got, case.expected)):
+        np.testing.assert_allclose(g, e, **TOL, err_msg=f"output {k}")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reference_matches_numpy_loop(name):
+    case = CASES[name]()
+    f = ag.function(case.inputs, case.outputs, mode="FAST_COMPILE")
+    check(case, f(*case.args))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Every case (and the Gibbs chain) built into one module: (module, cases)."""
+    cases = {name: make() for name, make in CASES.items()}
+    cases["gibbs"] = gibbs_chain()
+    functions = {name: ag.function(c.inputs, c.outputs, updates=c.updates, mode="FAST_COMPILE", name=name)
+                 for name, c in cases.items()}
+    out = tmp_path_factory.mktemp("scan-module")
+    ag.build(functions, "scan_cases", out)
+    sys.path.insert(0, str(out))
+    try:
+        module = importlib.import_module("scan_cases")
+    finally:
+        sys.path.remove(str(out))
+    return module, cases
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_built_module_matches_numpy_loop(built, name):
+    module, cases = built
+    check(cases[name], getattr(module, name)(*cases[name].args))
+
+
+def test_gibbs_chain_updates_commit_and_continue():
+    """The generator state updated inside the step comes back as scan's update; the next call continues."""
+    case = gibbs_chain()
+    f = ag.function(case.inputs, case.outputs, updates=case.updates, mode="FAST_COMPILE")
+    check(case, f(*case.args))
+    assert case.state.get_value() == pytest.approx(case.final_state)
+    more, final = case.numpy_chain(case.args[0], case.final_state, 4)
+    np.testing.assert_allclose(f(case.args[0], 4)[0], more)
+    assert case.state.get_value() == pytest.approx(final)
+
+
+def test_gibbs_chain_in_built_module(built):
+    module, cases = built
+    case = cases["gibbs"]
+    check(case, module.gibbs(*case.args))
+    more, _ = case.numpy_chain(case.args[0], case.final_state, 3)
+    np.testing.assert_allclose(module.gibbs(case.args[0], 3)[0], more)
+
+
+def test_fast_run_in_process_updates_and_failed_call():
+    """Compiled in-process: the step's update reaches the live shared variable; a failing call changes nothing."""
+    count = ag.shared(np.int64(0), "count")
+    scale = ag.shared(2.0, "scale")
+    x, n = at.dvector("x"), at.lscalar("n")
+    out, updates = ag.scan(lambda x_t, h: (h * scale + x_t, {count: count + 1}), sequences=x,
+                           outputs_info=at.constant(0.0), n_steps=n)
+    f = ag.function([x, n], out, updates=updates, mode="FAST_RUN")
+    xs = RNG.normal(size=6)
+    expected, h = [], 0.0
+    for x_t in xs[:5]:
+        h = h * 2.0 + x_t
+        expected.append(h)
+    np.testing.assert_allclose(f(xs, 5), expected, **TOL)
+    assert count.get_value() == 5
+    with pytest.raises(ValueError, match="n_steps is 9, but sequence 0"):
+        f(xs, 9)
+    assert count.get_value() == 5
+    scale.set_value(1.0)
+    np.testing.assert_allclose(f(xs, 6), np.cumsum(xs), **TOL)
+    assert count.get_value() == 11
+
+
+@pytest.mark.parametrize("name", ["rnn", "taps", "backwards", "lstm", "reduce"])
+def test_verify_grad(name):
+    def rnn(X, W, U, h0):
+        out, _ = ag.scan(lambda x_t, h, W_, U_: at.tanh(at.dot(x_t, W_) + at.dot(h, U_)), sequences=X,
+                         outputs_info=h0, non_sequences=[W, U])
+        return out
+
+    def taps(s0, x):
+        out, _ = ag.scan(lambda a, b, s2, s1: s2 * a + s1 * b, sequences=dict(input=x, taps=[-1, 1]),
+                         outputs_info=dict(initial=s0, taps=[-2, -1]))
+        return out
+
+    def backwards(x, h0):
+        out, _ = ag.scan(lambda x_t, h: h * x_t + at.sin(h), sequences=x, outputs_info=h0, go_backwards=True)
+        return out
+
+    def lstm(X, h0, c0, Wx, Wh):
+        (hs, cs), _ = ag.scan(lambda x_t, h, c: lstm_step(x_t, h, c, Wx, Wh, 0.0, 2), sequences=X,
+                              outputs_info=[h0, c0])
+        return [hs, cs[-1]]
+
+    def reduce(x):
+        out, _ = ag.reduce(lambda v, acc: acc * v + v, sequences=x, outputs_info=at.constant(0.5))
+        return out
+
+    points = {
+        "rnn": [RNG.normal(size=(4, 2, 3)), RNG.normal(size=(3, 4)) * 0.5, RNG.normal(size=(4, 4)) * 0.5,
+                RNG.normal(size=(2, 4))],
+        "taps": [RNG.normal(size=(2, 3)), RNG.normal(size=8)],
+        "backwards": [RNG.normal(size=6) * 0.5, np.array(0.3)],
+        "lstm": [RNG.normal(size=(3, 2, 2)), RNG.normal(size=(2, 2)), RNG.normal(size=(2, 2)),
+                 RNG.normal(size=(2, 8)) * 0.5, RNG.normal(size=(2, 8)) * 0.5],
+        "reduce": [RNG.normal(size=7)],
+    }
+    fn = {"rnn": rnn, "taps": taps, "backwards": backwards, "lstm": lstm, "reduce": reduce}[name]
+    verify_grad(fn, points[name], mode="FAST_COMPILE")
+
+
+def test_state_dtype_must_not_change():
+    x = at.dvector("x")
+    with pytest.raises(TypeError, match="initial state of output 0 .* has dtype float32, while the step returns "
+                                        "dtype float64"):
+        ag.scan(lambda x_t, h: h + x_t, sequences=x, outputs_info=at.fscalar("h0"))
+
+
+def test_errors_name_the_problem():
+    x, h0, v = at.dvector("x"), at.dscalar("h0"), at.dvector("v")
+    out, _ = ag.scan(lambda x_t, h: h + x_t, sequences=x, outputs_info=h0, n_steps=5)
+    f = ag.function([x, h0], out, mode="FAST_COMPILE")
+    with pytest.raises(ValueError, match="n_steps is 5, but sequence 0 .* has only 3 elements"):
+        f(np.ones(3), 0.0)
+    grow, _ = ag.scan(lambda h: at.concatenate([h, h]), outputs_info=v, n_steps=2)
+    g = ag.function([v], grow, mode="FAST_COMPILE")
+    with pytest.raises(ValueError, match="step 0 made output 0 of shape \\(4,\\).*shape \\(2,\\)"):
+        g(np.ones(2))
+    with pytest.raises(ValueError, match="taps of outputs_info\\[0\\] must be negative"):
+        ag.scan(lambda h: h, outputs_info=dict(initial=at.dvector("s"), taps=[0]), n_steps=2)
+    w = ag.shared(1.0, "w")
+    with pytest.raises(ValueError, match="strict=True.*uses w"):
+        ag.scan(lambda x_t: x_t * w, sequences=x, strict=True)
+    with pytest.raises(ValueError, match="outputs_info has 2 entries but the step returns 1"):
+        ag.scan(lambda x_t: x_t, sequences=x, outputs_info=[None, None])
+
+
+def test_identical_scans_merge_and_rewrites_run_inside():
+    x = at.dvector("x")
+    a, _ = ag.scan(lambda x_t, h: h + x_t * 1.0, sequences=x, outputs_info=at.constant(0.0))
+    b, _ = ag.scan(lambda x_t, h: h + x_t * 1.0, sequences=x, outputs_info=at.constant(0.0))
+    merged = rewrite_graph([a + b], "fast_run")
+    assert sum(node.op.name == "scan" for node in toposort(merged)) == 1
+
+
+def test_unused_outputs_and_constant_non_sequences_leave_the_loop():
+    """The gradient of W alone: the backward scan keeps no per-step gradient of X; a constant moves inside."""
+    X, h0 = at.tensor3("X"), at.dmatrix("h0")
+    W = ag.shared(RNG.normal(size=(3, 3)), "W")
+    scale = at.constant(np.full(3, 0.5))
+    hs, _ = ag.scan(lambda x_t, h, s: at.tanh(at.dot(x_t + h, W) * s), sequences=X, outputs_info=h0,
+                    non_sequences=scale)
+    g = ag.grad(hs.sum(), W)
+    optimized = rewrite_graph([g], "fast_run")
+    scans = [node for node in toposort(optimized) if node.op.name == "scan"]
+    backward = [node for node in scans if all(node.op.last_only)]
+    assert len(backward) == 1  # outputs: the carry of h and the sum for W; no per-step gradient of X
+    assert len(backward[0].outputs) == 2 and backward[0].op.n_nit == 0
+    assert not any(isinstance(v, type(scale)) and v.data.shape == (3,) for node in scans for v in node.inputs)
+    xs, init = RNG.normal(size=(5, 2, 3)), RNG.normal(size=(2, 3))
+    reference = ag.function([X, h0], g, mode="FAST_COMPILE")(xs, init)
+    rewritten = ag.function([X, h0], g, mode=ag.Mode("reference", "fast_run"))(xs, init)
+    np.testing.assert_allclose(rewritten, reference, **TOL)
+
+
+def test_scalar_steps_become_one_c_loop_and_others_call_the_step_kernel():
+    """Lowering: an elementwise step on scalars is one C loop (ScalarScanStep); a step with products runs its
+    own kernel from a typed loop (ScanStep). Both are checked against numpy by the built-module tests."""
+    from aotgraph.codegen.ir import ScalarScanStep, ScanStep
+    from aotgraph.codegen.lower import lower
+    from aotgraph.rewrite import optimize_spec
+
+    def kinds(case):
+        f = ag.function(case.inputs, case.outputs, updates=case.updates, mode="FAST_COMPILE")
+        return {type(step.body) for step in lower(optimize_spec(f._spec, "fast_run")).steps}
+
+    cases = {name: make() for name, make in CASES.items()}
+    for name in ("cumsum", "polynomial", "taps", "backwards", "until", "shorthands"):
+        assert ScalarScanStep in kinds(cases[name]) and ScanStep not in kinds(cases[name]), name
+    for name in ("several_outputs", "rnn_bptt", "lstm"):
+        assert ScanStep in kinds(cases[name]), name
+    assert ScanStep in kinds(gibbs_chain())
+
+
+def test_work_that_needs_no_loop_leaves_it():
+    """RNN forward + BPTT: x_t @ W is one product before the loop, the sums of the weights' gradients one
+    product after it; each loop keeps one product per step (h @ U forward, da @ U.T backward)."""
+    X, h0, T = at.tensor3("X"), at.dmatrix("h0"), at.tensor3("T")
+    W, U = ag.shared(RNG.normal(size=(3, 4)), "W"), ag.shared(RNG.normal(size=(4, 4)), "U")
+    b = ag.shared(RNG.normal(size=4), "b")
+    hs, _ = ag.scan(lambda x_t, h: at.tanh(at.dot(x_t, W) + at.dot(h, U) + b), sequences=X, outputs_info=h0)
+    cost = 0.5 * ((hs - T) ** 2).sum()
+    grads = ag.grad(cost, [W, U, b])
+    optimized = rewrite_graph([cost, *grads], "fast_run")
+    scans = [node for node in toposort(optimized) if node.op.name == "scan"]
+    assert len(scans) == 2
+    for node in scans:
+        assert sum(n.op.name == "matmul" for n in node.op.inner.nodes) == 1
+    assert sum(node.op.name == "matmul" for node in toposort(optimized)) >= 3  # x @ W, the two sums
+    args = [RNG.normal(size=(6, 2, 3)), RNG.normal(size=(2, 4)), RNG.normal(size=(6, 2, 4))]
+    expected = ag.function([X, h0, T], [cost, *grads], mode="FAST_COMPILE")(*args)
+    got = ag.function([X, h0, T], [cost, *grads], mode=ag.Mode("reference", "fast_run"))(*args)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, **TOL)
+
+
+def test_zero_steps():
+    """No step: recurrent outputs are empty, reduce gives the initial state, BPTT gives zero weight gradients."""
+    X, h0 = at.tensor3("X"), at.dmatrix("h0")
+    W, U = ag.shared(RNG.normal(size=(3, 4)), "W"), ag.shared(RNG.normal(size=(4, 4)) * 0.1, "U")
+    hs, _ = ag.scan(lambda x_t, h: at.tanh(at.dot(x_t, W) + at.dot(h, U)), sequences=X, outputs_info=h0)
+    last, _ = ag.reduce(lambda x_t, h: h + x_t.sum(), sequences=X, outputs_info=at.constant(1.5))
+    grads = ag.grad(hs.sum() + h0.sum(), [W, U])
+    empty, init = np.zeros((0, 2, 3)), RNG.normal(size=(2, 4))
+    for mode in ("FAST_COMPILE", ag.Mode("reference", "fast_run")):
+        out, reduced, g_w, g_u = ag.function([X, h0], [hs, last, *grads], mode=mode)(empty, init)
+        assert out.shape == (0, 2, 4) and reduced == 1.5
+        np.testing.assert_array_equal(g_w, np.zeros((3, 4)))
+        np.testing.assert_array_equal(g_u, np.zeros((4, 4)))
