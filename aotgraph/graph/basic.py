@@ -148,6 +148,16 @@ def graph_inputs(outputs: Iterable[Variable]) -> list[Variable]:
     return list(found.values())
 
 
+def ancestors(outputs: Iterable[Variable]) -> set[int]:
+    """ids of every variable that `outputs` depend on, themselves included."""
+    outputs = list(outputs)
+    ids = {id(v) for v in outputs}
+    for node in toposort(outputs):
+        ids.update(id(v) for v in node.inputs)
+        ids.update(id(v) for v in node.outputs)
+    return ids
+
+
 def clone_replace(
     outputs: Sequence[Variable], replace: dict[Variable, Variable], rebuild: Any = None
 ) -> list[Variable]:
