@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import keyword
+import os
 import zipfile
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from aotgraph.codegen.render import render_module, render_template
 from aotgraph.codegen.runtime_source import AST_LOCK, runtime_names
 from aotgraph.rewrite import optimize_spec
 from aotgraph.runtime import Function
-from aotgraph.toolchain import build_wheel, check_module_name, install_dir
+from aotgraph.toolchain import build_sdist, build_wheel, check_module_name, install_dir
 
 DATA_FILE = "aotgraph_data.npz"
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
@@ -34,19 +35,30 @@ class BuildResult:
     module: str
     path: str
     wheel: str | None = None
+    sdist: str | None = None
 
     def __fspath__(self) -> str:
         return self.path
 
 
-def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bool = False,
+def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bool = False, *, native: bool = False,
           version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = False,
-          vector_math: bool = False) -> BuildResult:
+          vector_math: bool = False, sdist: bool = False) -> BuildResult:
     """Compile Function `spec` (exposed under its name) or a dict {public_name: Function} into `module_name`.
 
-    In `output_dir`, `import module_name` then needs numpy only. All functions of one call share
-    their shared variables (one container per shared variable). wheel=True also writes a .whl into
-    `output_dir` (built with portable flags). `native` tunes the directory build for this CPU.
+    Writes the package ``output_dir/module_name/`` (default: the current directory), so that from
+    `output_dir` ``import module_name`` works and needs numpy only::
+
+        f = ag.function([x], 2 * x, name="double")
+        ag.build(f, "mymod")        # then: import mymod; mymod.double(3.0)
+
+    The package directory also holds the generated ``_core.pyx`` and a ``setup.py``/``pyproject.toml``
+    that rebuild it anywhere (``pip wheel ./mymod``). All functions of one call share their shared
+    variables (one container per shared variable). wheel=True also writes a .whl into `output_dir`
+    (portable flags, tagged manylinux when it qualifies, made from the cached extension: no second
+    compile); sdist=True writes ``<name>-<version>.tar.gz``, which ``pip install`` compiles on the target
+    (any Python >= 3.10 with a C compiler). `version` is the wheel's and sdist's version.
+    `native` tunes the directory build for this CPU.
     `openmp` (opt-in): large loops of the directory build run on several threads (AOTGRAPH_NUM_THREADS or
     `module.set_num_threads(n)` sets how many); off by default because the module then needs the OpenMP
     runtime, libgomp, where it is imported, which slim images lack (importing it there says so).
@@ -61,9 +73,11 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     check_module_name(module_name)
     functions = _normalize(spec)
     source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
-    path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math)
+    path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math,
+                       version=version)
     wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
-    return BuildResult(module_name, path, wheel_path)
+    sdist_path = build_sdist(module_name, source, data, output_dir, version=version) if sdist else None
+    return BuildResult(module_name, path, wheel_path, sdist_path)
 
 
 def _normalize(spec) -> dict:

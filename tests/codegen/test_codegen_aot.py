@@ -160,10 +160,14 @@ def test_refusals(tmp_path):
         build([named], "cg_bad", tmp_path)
 
 
-def test_single_function_is_exposed_under_its_name(tmp_path, codegen_cache_dir):
+def test_single_function_is_exposed_under_its_name(tmp_path, codegen_cache_dir, monkeypatch):
+    """The documented two-argument call writes into the current directory, with what rebuilds the module."""
     x = at.dscalar("x")
     f = ag.function([x], 2 * x, mode="FAST_COMPILE", name="double")
-    build(f, "cg_single", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = ag.build(f, "cg_single")
+    assert result.path == str(tmp_path / "cg_single") and result.wheel is None and result.sdist is None
+    assert {"_core.pyx", "setup.py", "pyproject.toml"} <= {p.name for p in (tmp_path / "cg_single").iterdir()}
     assert _isolated(tmp_path, "import cg_single\nprint(float(cg_single.double(4.0)))").strip() == "8.0"
 
 
