@@ -79,6 +79,7 @@ def test_build_wheel_sdist_and_import(workdir):
     done = _aotgraph("build", "spec.py:make", "-n", "cli_mod", "-o", "dist", "--wheel", "--sdist",
                      "--version", "1.0", cwd=workdir)
     assert done.returncode == 0, done.stderr
+    assert "aotgraph: building cli_mod from 2 function(s) (step, scale)" in done.stderr  # progress, on stderr
     dist = workdir / "dist"
     wheels, sdists = list(dist.glob("cli_mod-1.0-*.whl")), list(dist.glob("cli_mod-1.0.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1 and str(wheels[0]) in done.stdout

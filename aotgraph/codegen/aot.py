@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import keyword
+import logging
 import os
+import time
 import zipfile
 from dataclasses import dataclass
 
@@ -24,6 +26,7 @@ from aotgraph.runtime import Function
 from aotgraph.toolchain import build_sdist, build_wheel, check_module_name, install_dir
 
 DATA_FILE = "aotgraph_data.npz"
+log = logging.getLogger(__name__)
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
                        "get_num_threads", "np", "cnp"})
 
@@ -72,7 +75,10 @@ def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bo
     """
     check_module_name(module_name)
     functions = _normalize(spec)
+    started = time.perf_counter()
     source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
+    log.info("aotgraph: building %s from %d function(s) (%s): graphs optimized and rendered in %.1f s",
+             module_name, len(functions), ", ".join(functions), time.perf_counter() - started)
     path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math,
                        version=version)
     wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None

@@ -38,11 +38,11 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from aotgraph.configparser import config
+from aotgraph.diagnostics import warn_user
 from aotgraph.toolchain.errors import BuildError
 
 MANIFEST = "manifest.json"
@@ -102,12 +102,11 @@ def writable_root(override: str | os.PathLike | None = None) -> Path:
         fallback = Path(tempfile.mkdtemp(prefix="aotgraph-cache-"))
         atexit.register(shutil.rmtree, fallback, ignore_errors=True)
         _fallbacks[root] = fallback
-        warnings.warn(
+        warn_user(
             f"aotgraph cannot write to its build cache {root} ({exc.strerror or exc}); building in the "
             f"temporary directory {fallback} instead, which is deleted when this process exits. "
             "Set AOTGRAPH_CACHE_DIR (or aotgraph.config.cache_dir) to a writable directory to keep builds.",
             RuntimeWarning,
-            stacklevel=3,
         )
         return fallback
 

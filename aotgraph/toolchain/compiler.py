@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import platform
 import re
 import subprocess
@@ -45,6 +46,8 @@ EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 USE_SHARED_UTILITY = True  # set False to put Cython's utility code into every module
 _TAIL_LINES = 40
 _cython_lock = threading.Lock()  # Cython's compiler keeps global state: one compilation at a time
+log = logging.getLogger(__name__)  # a child of the "aotgraph" logger: one INFO line per module compiled
+_cold = [True]  # no module compiled by this process yet: say once why the first one is slow
 
 
 @dataclass(frozen=True)
@@ -157,13 +160,22 @@ def shared_utility_name() -> str | None:
 def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> None:
     pyx = staging / f"{plan.basename}.pyx"
     pyx.write_text(plan.source)
-    log = []
+    if _cold[0]:
+        _cold[0] = False
+        log.info("aotgraph: compiling %s with Cython and %s; a first build takes a few seconds more (Cython "
+                 "loads), and every module is cached in %s, so the same source never compiles twice",
+                 plan.qualname, plan.chain.argv[0], cache.cache_root(cache_dir))
+    lines = []
     start = time.perf_counter()
-    c_file = _cythonize(pyx, plan, cache_dir, log)
+    c_file = _cythonize(pyx, plan, cache_dir, lines)
+    cythonized = time.perf_counter()
     chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain))
-    _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, log)
-    log.append(f"total {time.perf_counter() - start:.2f} s")
-    (staging / "build.log").write_text("\n".join(log) + "\n")
+    _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, lines)
+    done = time.perf_counter()
+    lines.append(f"total {done - start:.2f} s")
+    (staging / "build.log").write_text("\n".join(lines) + "\n")
+    log.info("aotgraph: built %s (%d lines of Cython) in %.1f s: Cython %.1f s, C compiler %.1f s", plan.qualname,
+             plan.source.count("\n"), done - start, cythonized - start, done - cythonized)
     c_file.unlink()
 
 
