@@ -21,11 +21,13 @@ import numpy as np
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_template
 from aotgraph.codegen.runtime_source import AST_LOCK, runtime_names
+from aotgraph.codegen.stubs import render_stub
 from aotgraph.rewrite import optimize_spec
 from aotgraph.runtime import Function
 from aotgraph.toolchain import build_sdist, build_wheel, check_module_name, install_dir
 
 DATA_FILE = "aotgraph_data.npz"
+STUB_FILE = "__init__.pyi"
 log = logging.getLogger(__name__)
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
                        "get_num_threads", "np", "cnp"})
@@ -79,6 +81,7 @@ def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bo
     source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
     log.info("aotgraph: building %s from %d function(s) (%s): graphs optimized and rendered in %.1f s",
              module_name, len(functions), ", ".join(functions), time.perf_counter() - started)
+    data = {**data, STUB_FILE: render_stub(module_name, functions).encode(), "py.typed": b""}
     path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math,
                        version=version)
     wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
@@ -145,6 +148,7 @@ def render_build(functions: dict, module_name: str, compile_runtime: bool = Fals
             public=public, name=fn.name, inputs=inputs,
             shared=[index_of[id(c)] for c in fn._shared],
             outputs=[(bool(b), bool(m)) for b, m in fn._outputs],
+            output_types=[(str(d), tuple(s)) for d, s in fn._output_types or []],
             updates=[((kind, index), position, bool(m)) for (kind, index), position, m in fn._updates],
             unpack_single=bool(fn._unpack_single), trust_input=bool(fn.trust_input),
             consts=consts, where=list(kernel.descriptions), labels=list(kernel.labels),

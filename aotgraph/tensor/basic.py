@@ -37,6 +37,8 @@ def _plural(single):
             names = tuple(n.strip() for n in names[0].split(","))
         return [single(n) for n in names]
 
+    make.__doc__ = (f"Several variables like `{single.__name__}(name)` at once: give their names (`'x, y'` or "
+                    "`'x', 'y'`) or how many unnamed ones (an int); returns a list.")
     return make
 
 
@@ -51,7 +53,9 @@ for _kind, _ndim in _RANKS.items():
             _constructors[_p + _kind] = _maker(_dt, _ndim, f"A {_dt} {_kind}.")
 for _name, _fn in list(_constructors.items()):
     _fn.__name__ = _name
-    _constructors[_name[:-1] + "ces" if _name.endswith("x") else _name + "s"] = _plural(_fn)
+    _plural_name = _name[:-1] + "ces" if _name.endswith("x") else _name + "s"
+    _constructors[_plural_name] = _plural(_fn)
+    _constructors[_plural_name].__name__ = _plural_name
 globals().update(_constructors)
 __all__ = ["tensor", "constant", "as_tensor_variable", "as_tensor", *_constructors]
 
