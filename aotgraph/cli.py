@@ -9,16 +9,13 @@ not a Function, a dict of them or a callable returning one).
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import logging
 import os
 import sys
 import time
-from pathlib import Path
 
 from aotgraph.codegen.aot import build
-from aotgraph.runtime import Function
+from aotgraph.specfile import SpecError, load_spec
 from aotgraph.toolchain import BuildError, cache, report
 from aotgraph.version import __version__
 
@@ -42,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, SpecError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BuildError as exc:
@@ -104,47 +101,6 @@ def _info(args: argparse.Namespace) -> int:
     for label, value in rows:
         print(f"{label + ':':<{width + 1}} {value}")
     return 0
-
-
-def load_spec(spec: str):
-    """The Function, dict of Functions or result of the callable that `spec` ('file.py:obj' or 'module:obj') names."""
-    where, sep, attribute = spec.rpartition(":")
-    if not sep or not where or not attribute:
-        raise UsageError(f"SPEC must be FILE.py:OBJ or MODULE:OBJ (got {spec!r})")
-    module = _import_file(where) if where.endswith(".py") or os.sep in where else _import_module(where)
-    obj = module
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"{where} has no attribute {attribute!r}")
-        obj = getattr(obj, part)
-    if callable(obj) and not isinstance(obj, Function):
-        obj = obj()
-    if isinstance(obj, Function) or (isinstance(obj, dict) and obj and all(isinstance(f, Function)
-                                                                             for f in obj.values())):
-        return obj
-    raise UsageError(f"{spec} is a {type(obj).__name__}, not a Function, a dict {{name: Function}} "
-                     "or a callable returning one")
-
-
-def _import_file(path: str):
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"no such file: {path}")
-    name = f"_aotgraph_spec_{file.stem}"
-    loader_spec = importlib.util.spec_from_file_location(name, file)
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.path.insert(0, str(file.parent.absolute()))  # the spec may import its neighbours
-    sys.modules[name] = module  # pickling and dataclasses look their module up there
-    loader_spec.loader.exec_module(module)
-    return module
-
-
-def _import_module(name: str):
-    sys.path.insert(0, os.getcwd())
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        raise UsageError(f"cannot import {name!r}: {exc}") from exc
 
 
 def _show_progress() -> None:

@@ -76,17 +76,22 @@ def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bo
     Python: ~10 s more gcc time; worth it only once the runtime is written with Cython types.
     """
     check_module_name(module_name)
-    functions = _normalize(spec)
-    started = time.perf_counter()
-    source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
-    log.info("aotgraph: building %s from %d function(s) (%s): graphs optimized and rendered in %.1f s",
-             module_name, len(functions), ", ".join(functions), time.perf_counter() - started)
-    data = {**data, STUB_FILE: render_stub(module_name, functions).encode(), "py.typed": b""}
+    source, data = build_sources(spec, module_name, compile_runtime=compile_runtime)
     path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math,
                        version=version)
     wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
     sdist_path = build_sdist(module_name, source, data, output_dir, version=version) if sdist else None
     return BuildResult(module_name, path, wheel_path, sdist_path)
+
+
+def build_sources(spec, module_name: str, compile_runtime: bool = False) -> tuple[str, dict[str, bytes]]:
+    """(the .pyx source, the package's data files: values, type stubs, py.typed) of `build`'s module."""
+    functions = _normalize(spec)
+    started = time.perf_counter()
+    source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
+    log.info("aotgraph: building %s from %d function(s) (%s): graphs optimized and rendered in %.1f s",
+             module_name, len(functions), ", ".join(functions), time.perf_counter() - started)
+    return source, {**data, STUB_FILE: render_stub(module_name, functions).encode(), "py.typed": b""}
 
 
 def _normalize(spec) -> dict:

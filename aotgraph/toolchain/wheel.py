@@ -78,6 +78,8 @@ def install_dir(
     vector_math: bool = False,
     cache_dir: str | None = None,
     version: str = "0.1.0",
+    parent_package: str = "",
+    with_sources: bool = True,
 ) -> str:
     """Build the package `module_name` into `output_dir` (layout above); return the package directory.
 
@@ -86,18 +88,24 @@ def install_dir(
     (``pip wheel ./<name>``), for another Python or platform. The extension is built through the build
     cache, so a repeated call only copies files. An existing ``output_dir/<name>`` is replaced if an
     earlier install_dir made it; anything else there raises FileExistsError.
-    `native`, `openmp`, `vector_math`: as for `compile_extension`.
+    `native`, `openmp`, `vector_math`: as for `compile_extension`. `parent_package` ('mypkg'): the package
+    is ``mypkg.<name>``, inside a user's package (setuptools integration); `with_sources=False` leaves out
+    the rebuild files (there the user's own project rebuilds it).
     """
     check_module_name(module_name)
     check_data_files(data_files)
-    entry = _extension_entry(module_name, pyx_source, native=native, openmp=openmp, vector_math=vector_math,
+    qualname = f"{parent_package}.{module_name}" if parent_package else module_name
+    entry = _extension_entry(qualname, pyx_source, native=native, openmp=openmp, vector_math=vector_math,
                              cache_dir=cache_dir)
     output = Path(output_dir).absolute()
     output.mkdir(parents=True, exist_ok=True)
     target = output / module_name
     staging = cache.new_dir(output, f".{module_name}.tmp-")
     try:
-        write_package(module_name, pyx_source, data_files, staging, version=version, openmp=openmp, flat=True)
+        if with_sources:
+            write_package(module_name, pyx_source, data_files, staging, version=version, openmp=openmp, flat=True)
+        else:
+            _write_package_files(staging, check_data_files(data_files))
         shutil.copy2(entry / (EXTENSION + EXT_SUFFIX), staging / (EXTENSION + EXT_SUFFIX))
         _replace_dir(staging, target)
     finally:
@@ -227,7 +235,8 @@ def build_sdist(
 
 def _extension_entry(module_name: str, pyx_source: str, *, native: bool = False, openmp: bool = False,
                      vector_math: bool = False, cache_dir: str | None = None) -> Path:
-    """The cache entry holding ``<name>._core`` compiled from `pyx_source` (compiled now on a miss)."""
+    """The cache entry holding ``<name>._core`` compiled from `pyx_source` (compiled now on a miss);
+    `module_name` may be dotted (``mypkg.kernels``)."""
     builds_before = cache.stats.builds
     plan = plan_module(f"{module_name}.{EXTENSION}", pyx_source, native=native, openmp=openmp, shared=None,
                        vector_math=vector_math)
