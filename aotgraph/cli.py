@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--native", action="store_true", help="tune the directory build for this CPU")
     run.add_argument("--openmp", action="store_true", help="run large loops on threads (needs libgomp where used)")
     run.add_argument("--vector-math", action="store_true", help="call the C library's vector exp, log, ...")
+    run.add_argument("--annotate", action="store_true", help="keep Cython's HTML annotation (NAME/_core.html)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.set_defaults(run=_build)
     info = commands.add_parser("info", help="show the compiler, OpenMP, vector math, the build cache and versions",
@@ -83,7 +84,7 @@ def _build(args: argparse.Namespace) -> int:
     try:
         result = build(functions, args.name, args.output, wheel=args.wheel, sdist=args.sdist,
                        version=args.package_version, native=args.native, openmp=args.openmp,
-                       vector_math=args.vector_math)
+                       vector_math=args.vector_math, annotate=args.annotate)
     except (ValueError, TypeError, FileExistsError) as exc:
         raise UsageError(str(exc)) from exc
     if not args.quiet:

@@ -76,11 +76,13 @@ def test_missing_required_name_is_a_usage_error(workdir):
 
 
 def test_build_wheel_sdist_and_import(workdir):
-    done = _aotgraph("build", "spec.py:make", "-n", "cli_mod", "-o", "dist", "--wheel", "--sdist",
+    done = _aotgraph("build", "spec.py:make", "-n", "cli_mod", "-o", "dist", "--wheel", "--sdist", "--annotate",
                      "--version", "1.0", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert "aotgraph: building cli_mod from 2 function(s) (step, scale)" in done.stderr  # progress, on stderr
     dist = workdir / "dist"
+    html = (dist / "cli_mod" / "_core.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and "_core.pyx" in html  # Cython's annotation
     wheels, sdists = list(dist.glob("cli_mod-1.0-*.whl")), list(dist.glob("cli_mod-1.0.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1 and str(wheels[0]) in done.stdout
     if sys.platform.startswith("linux"):

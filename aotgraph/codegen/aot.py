@@ -48,7 +48,7 @@ class BuildResult:
 
 def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bool = False, *, native: bool = False,
           version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = False,
-          vector_math: bool = False, sdist: bool = False) -> BuildResult:
+          vector_math: bool = False, sdist: bool = False, annotate: bool = False) -> BuildResult:
     """Compile Function `spec` (exposed under its name) or a dict {public_name: Function} into `module_name`.
 
     Writes the package ``output_dir/module_name/`` (default: the current directory), so that from
@@ -63,7 +63,8 @@ def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bo
     (portable flags, tagged manylinux when it qualifies, made from the cached extension: no second
     compile); sdist=True writes ``<name>-<version>.tar.gz``, which ``pip install`` compiles on the target
     (any Python >= 3.10 with a C compiler). `version` is the wheel's and sdist's version.
-    `native` tunes the directory build for this CPU.
+    `native` tunes the directory build for this CPU. `annotate` keeps Cython's HTML annotation of the module
+    (``mymod/_core.html``: the lines that call into Python are highlighted).
     `openmp` (opt-in): large loops of the directory build run on several threads (AOTGRAPH_NUM_THREADS or
     `module.set_num_threads(n)` sets how many); off by default because the module then needs the OpenMP
     runtime, libgomp, where it is imported, which slim images lack (importing it there says so).
@@ -78,8 +79,10 @@ def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bo
     check_module_name(module_name)
     source, data = build_sources(spec, module_name, compile_runtime=compile_runtime)
     path = install_dir(module_name, source, data, output_dir, native=native, openmp=openmp, vector_math=vector_math,
-                       version=version)
-    wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
+                       version=version, annotate=annotate)
+    wheel_path = None
+    if wheel:
+        wheel_path = build_wheel(module_name, source, data, output_dir, version=version, annotate=annotate)
     sdist_path = build_sdist(module_name, source, data, output_dir, version=version) if sdist else None
     return BuildResult(module_name, path, wheel_path, sdist_path)
 

@@ -59,6 +59,7 @@ class ModulePlan:
     chain: probe.Toolchain
     shared: str | None  # qualified name of the shared utility module, or None
     key: str
+    annotate: bool = False  # keep Cython's HTML annotation (<basename>.html) in the entry
 
     @property
     def basename(self) -> str:
@@ -106,8 +107,10 @@ def compile_extension(
 
 
 def plan_module(qualname: str, source: str, *, native: bool, openmp: bool, shared: str | None,
-                vector_math: bool = False) -> ModulePlan:
-    """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools)."""
+                vector_math: bool = False, annotate: bool = False) -> ModulePlan:
+    """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools).
+
+    `annotate` also keeps Cython's HTML annotation (which lines call into Python) beside the module."""
     chain = probe.toolchain(native=native, openmp=openmp, include_dirs=(_numpy_include(),),
                                 vector_math=vector_math)
     key = cache.make_key(
@@ -118,8 +121,9 @@ def plan_module(qualname: str, source: str, *, native: bool, openmp: bool, share
         chain.describe(),
         _cpu_id() if native else "",
         *_versions(),
+        *(["annotate"] if annotate else []),
     )
-    return ModulePlan(qualname, source, chain, shared, key)
+    return ModulePlan(qualname, source, chain, shared, key, annotate)
 
 
 def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
@@ -191,6 +195,7 @@ def _cythonize(pyx: Path, plan: ModulePlan, cache_dir: str | None, log: list[str
         use_listing_file=True,  # Cython's messages go to <name>.lis instead of our stderr
         errors_to_stderr=False,
         shared_utility_qualified_name=plan.shared,
+        annotate=plan.annotate,
     )
     start = time.perf_counter()
     with _cython_lock:

@@ -80,6 +80,7 @@ def install_dir(
     version: str = "0.1.0",
     parent_package: str = "",
     with_sources: bool = True,
+    annotate: bool = False,
 ) -> str:
     """Build the package `module_name` into `output_dir` (layout above); return the package directory.
 
@@ -90,13 +91,14 @@ def install_dir(
     earlier install_dir made it; anything else there raises FileExistsError.
     `native`, `openmp`, `vector_math`: as for `compile_extension`. `parent_package` ('mypkg'): the package
     is ``mypkg.<name>``, inside a user's package (setuptools integration); `with_sources=False` leaves out
-    the rebuild files (there the user's own project rebuilds it).
+    the rebuild files (there the user's own project rebuilds it). `annotate` adds Cython's HTML annotation
+    ``_core.html``.
     """
     check_module_name(module_name)
     check_data_files(data_files)
     qualname = f"{parent_package}.{module_name}" if parent_package else module_name
     entry = _extension_entry(qualname, pyx_source, native=native, openmp=openmp, vector_math=vector_math,
-                             cache_dir=cache_dir)
+                             cache_dir=cache_dir, annotate=annotate)
     output = Path(output_dir).absolute()
     output.mkdir(parents=True, exist_ok=True)
     target = output / module_name
@@ -107,6 +109,8 @@ def install_dir(
         else:
             _write_package_files(staging, check_data_files(data_files))
         shutil.copy2(entry / (EXTENSION + EXT_SUFFIX), staging / (EXTENSION + EXT_SUFFIX))
+        if annotate:
+            shutil.copy2(entry / f"{EXTENSION}.html", staging / f"{EXTENSION}.html")
         _replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -176,6 +180,7 @@ def build_wheel(
     version: str = "0.1.0",
     openmp: bool = False,
     cache_dir: str | None = None,
+    annotate: bool = False,
 ) -> str:
     """Build a wheel of the package `module_name` into `output_dir`; return the ``.whl`` path.
 
@@ -183,12 +188,13 @@ def build_wheel(
     same entry `install_dir` uses by default), so a wheel of a module already built costs no compile.
     Tagged ``manylinux_2_X`` when the extension qualifies (see tags.py; `auditwheel repair` is used when
     installed), else with this platform's tag. ``pip install`` it anywhere with the same Python version and
-    a matching platform, then ``import module_name``.
+    a matching platform, then ``import module_name``. `annotate`: take the extension from the entry of an
+    annotated build (the same binary; the wheel leaves the HTML out).
     """
     check_module_name(module_name)
     check_version(version)
     data = check_data_files(data_files)
-    entry = _extension_entry(module_name, pyx_source, openmp=openmp, cache_dir=cache_dir)
+    entry = _extension_entry(module_name, pyx_source, openmp=openmp, cache_dir=cache_dir, annotate=annotate)
     extension = entry / (EXTENSION + EXT_SUFFIX)
     platforms, reason = tags.platform_tags(extension)
     files = {f"{module_name}/{EXTENSION}{EXT_SUFFIX}": extension.read_bytes(),
@@ -234,12 +240,12 @@ def build_sdist(
 
 
 def _extension_entry(module_name: str, pyx_source: str, *, native: bool = False, openmp: bool = False,
-                     vector_math: bool = False, cache_dir: str | None = None) -> Path:
+                     vector_math: bool = False, cache_dir: str | None = None, annotate: bool = False) -> Path:
     """The cache entry holding ``<name>._core`` compiled from `pyx_source` (compiled now on a miss);
     `module_name` may be dotted (``mypkg.kernels``)."""
     builds_before = cache.stats.builds
     plan = plan_module(f"{module_name}.{EXTENSION}", pyx_source, native=native, openmp=openmp, shared=None,
-                       vector_math=vector_math)
+                       vector_math=vector_math, annotate=annotate)
     entry = cache.lookup(plan.key, cache_dir) or module_entry(plan, cache_dir)
     if cache.stats.builds == builds_before:
         cache.stats.hits += 1
