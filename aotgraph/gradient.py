@@ -22,13 +22,12 @@ Conventions, following Theano:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 import aotgraph.tensor as at
 from aotgraph.compile.function import function
 from aotgraph.configparser import config
+from aotgraph.diagnostics import warn_user
 from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs, toposort_with_stops
 from aotgraph.graph.evaluate import evaluate
 from aotgraph.graph.rules import DISCONNECTED, Disconnected, rule_of  # noqa: F401 - Disconnected is public here
@@ -383,7 +382,7 @@ def _report_disconnected(var, position, disconnected_inputs, has_constants) -> N
     )
     if disconnected_inputs == "raise":
         raise DisconnectedInputError(message)
-    warnings.warn(message, stacklevel=4)
+    warn_user(message)
 
 
 # ---- Lop, Rop ------------------------------------------------------------------------------------------

@@ -19,7 +19,15 @@ from collections.abc import Iterator
 
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 
-__all__ = ["debugprint", "dot_source", "pydotprint"]
+__all__ = ["debugprint", "dot_source", "pydotprint", "source"]
+
+
+def source(fn) -> str:
+    """The generated Cython (.pyx) that the compiled Function `fn` runs (`fn.source`): what to read when a
+    result or a timing surprises. TypeError for a FAST_COMPILE function, which runs numpy directly."""
+    if not hasattr(type(fn), "source"):
+        raise TypeError(f"source() takes a Function from ag.function, got {type(fn).__name__}")
+    return fn.source
 
 
 def debugprint(obj, file=None, print_type: bool = True, ids: bool = True) -> str:

@@ -48,3 +48,20 @@ def test_fast_run_is_the_default_mode():
     out = subprocess.run([sys.executable, "-c", "import aotgraph as ag; print(ag.config.mode)"],
                          env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "FAST_RUN"
+
+
+def test_every_public_callable_has_a_docstring():
+    """help() on anything public says what it does; ag.function's lists its parameters as Theano's does."""
+    import inspect
+
+    import aotgraph as ag
+    import aotgraph.tensor as at
+
+    for module in (ag, at):
+        public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        lacking = [n for n in public if not (inspect.getdoc(getattr(module, n)) or "").strip()]
+        assert lacking == [], f"{module.__name__}: no docstring for {lacking}"
+    for parameter in inspect.signature(ag.function).parameters:
+        assert parameter in ag.function.__doc__
+    assert "output_dir" in ag.build.__doc__ and "sdist" in ag.build.__doc__
+    assert at.dmatrices.__name__ == "dmatrices"

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import io
 import keyword
+import logging
+import os
+import time
 import zipfile
 from dataclasses import dataclass
 
@@ -19,11 +22,14 @@ from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_template
 from aotgraph.codegen.runtime_source import AST_LOCK, runtime_names
 from aotgraph.codegen.scalar import vector_math_functions
+from aotgraph.codegen.stubs import render_stub
 from aotgraph.rewrite import optimize_spec
 from aotgraph.runtime import Function
-from aotgraph.toolchain import BuildOptions, build_wheel, check_module_name, install_dir
+from aotgraph.toolchain import BuildOptions, build_sdist, build_wheel, check_module_name, install_dir
 
 DATA_FILE = "aotgraph_data.npz"
+STUB_FILE = "__init__.pyi"
+log = logging.getLogger(__name__)
 API_NAMES = frozenset({"functions", "shared", "get_value", "set_value", "shared_names", "set_num_threads",
                        "get_num_threads", "np", "cnp"})
 
@@ -35,19 +41,31 @@ class BuildResult:
     module: str
     path: str
     wheel: str | None = None
+    sdist: str | None = None
 
     def __fspath__(self) -> str:
         return self.path
 
 
-def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bool = False,
+def build(spec, module_name: str, output_dir: str | os.PathLike = ".", wheel: bool = False, *, native: bool = False,
           version: str = "0.1.0", compile_runtime: bool = False, openmp: bool = False,
-          vector_math: bool = False) -> BuildResult:
+          vector_math: bool = False, sdist: bool = False, annotate: bool = False) -> BuildResult:
     """Compile Function `spec` (exposed under its name) or a dict {public_name: Function} into `module_name`.
 
-    In `output_dir`, `import module_name` then needs numpy only. All functions of one call share
-    their shared variables (one container per shared variable). wheel=True also writes a .whl into
-    `output_dir` (built with portable flags). `native` tunes the directory build for this CPU.
+    Writes the package ``output_dir/module_name/`` (default: the current directory), so that from
+    `output_dir` ``import module_name`` works and needs numpy only::
+
+        f = ag.function([x], 2 * x, name="double")
+        ag.build(f, "mymod")        # then: import mymod; mymod.double(3.0)
+
+    The package directory also holds the generated ``_core.pyx`` and a ``setup.py``/``pyproject.toml``
+    that rebuild it anywhere (``pip wheel ./mymod``). All functions of one call share their shared
+    variables (one container per shared variable). wheel=True also writes a .whl into `output_dir`
+    (portable flags, tagged manylinux when it qualifies, made from the cached extension: no second
+    compile); sdist=True writes ``<name>-<version>.tar.gz``, which ``pip install`` compiles on the target
+    (any Python >= 3.10 with a C compiler). `version` is the wheel's and sdist's version.
+    `native` tunes the directory build for this CPU. `annotate` keeps Cython's HTML annotation of the module
+    (``mymod/_core.html``: the lines that call into Python are highlighted).
     `openmp` (opt-in): large loops of the directory build run on several threads (AOTGRAPH_NUM_THREADS or
     `module.set_num_threads(n)` sets how many); off by default because the module then needs the OpenMP
     runtime, libgomp, where it is imported, which slim images lack (importing it there says so).
@@ -60,12 +78,24 @@ def build(spec, module_name: str, output_dir, wheel: bool = False, *, native: bo
     Python: ~10 s more gcc time; worth it only once the runtime is written with Cython types.
     """
     check_module_name(module_name)
-    functions = _normalize(spec)
-    source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
+    source, data = build_sources(spec, module_name, compile_runtime=compile_runtime)
     options = BuildOptions(native, openmp, vector_math, vector_math_functions() if vector_math else ())
-    path = install_dir(module_name, source, data, output_dir, options)
-    wheel_path = build_wheel(module_name, source, data, output_dir, version=version) if wheel else None
-    return BuildResult(module_name, path, wheel_path)
+    path = install_dir(module_name, source, data, output_dir, options, version=version, annotate=annotate)
+    wheel_path = None
+    if wheel:
+        wheel_path = build_wheel(module_name, source, data, output_dir, version=version, annotate=annotate)
+    sdist_path = build_sdist(module_name, source, data, output_dir, version=version) if sdist else None
+    return BuildResult(module_name, path, wheel_path, sdist_path)
+
+
+def build_sources(spec, module_name: str, compile_runtime: bool = False) -> tuple[str, dict[str, bytes]]:
+    """(the .pyx source, the package's data files: values, type stubs, py.typed) of `build`'s module."""
+    functions = _normalize(spec)
+    started = time.perf_counter()
+    source, data = render_build(functions, module_name, compile_runtime=compile_runtime)
+    log.info("aotgraph: building %s from %d function(s) (%s): graphs optimized and rendered in %.1f s",
+             module_name, len(functions), ", ".join(functions), time.perf_counter() - started)
+    return source, {**data, STUB_FILE: render_stub(module_name, functions).encode(), "py.typed": b""}
 
 
 def _normalize(spec) -> dict:
@@ -135,6 +165,7 @@ def render_build(functions: dict, module_name: str, compile_runtime: bool = Fals
             public=public, name=fn.name, inputs=inputs,
             shared=[index_of[id(c)] for c in fn._shared],
             outputs=[(bool(b), bool(m)) for b, m in fn._outputs],
+            output_types=[(str(d), tuple(s)) for d, s in fn._output_types or []],
             updates=[((kind, index), position, bool(m)) for (kind, index), position, m in fn._updates],
             unpack_single=bool(fn._unpack_single), trust_input=bool(fn.trust_input),
             consts=consts, where=list(kernel.descriptions), labels=list(kernel.labels),

@@ -18,7 +18,53 @@ from aotgraph.runtime.function import _MISSING
 def function(inputs, outputs=None, mode=None, updates=None, givens=None, no_default_updates=False,
              accept_inplace=False, name=None, rebuild_strict=True, allow_input_downcast=None, profile=None,
              on_unused_input="raise") -> Function:
-    """Compile `outputs` as a function of `inputs` (Theano's `theano.function`, same parameters and meaning)."""
+    """Compile `outputs` as a function of `inputs`: Theano's ``theano.function``, same parameters and meaning.
+
+    Parameters
+    ----------
+    inputs : list of variables or `In`/`Param`
+        The explicit inputs, in call order. ``In(x, value=..., name=..., update=..., mutable=..., strict=...)``
+        gives an input a default, a keyword name or an update.
+    outputs : variable, list of variables or `Out`, optional
+        What the call returns: a bare variable returns one array, a list returns a list.
+        ``Out(v, borrow=True)`` returns internal storage without a copy.
+    mode : str or `Mode`, optional
+        ``'FAST_RUN'`` (default: optimized, compiled to Cython/C and cached), ``'FAST_COMPILE'`` (numpy, no
+        compiler), ``DebugMode()`` (both, compared); default ``ag.config.mode``.
+    updates : list of (shared variable, expression) pairs or dict, optional
+        New values of shared variables, all computed from the values before the call and then committed.
+    givens : list of (variable, replacement) pairs or dict, optional
+        Substitutions made in the graph before compiling.
+    no_default_updates : bool or list of shared variables
+        Ignore the shared variables' `default_update` (all of them, or those listed).
+    accept_inplace : bool
+        Allow graphs that already contain in-place operations.
+    name : str, optional
+        The function's name: in errors and profiles, and its public name in ``ag.build``.
+    rebuild_strict : bool
+        When replacing (givens), keep each variable's type exactly.
+    allow_input_downcast : bool, optional
+        True: accept arguments that lose precision when cast (float64 data for a float32 input); False: refuse
+        any such cast; None (default): allow it only for Python floats into floatX inputs.
+    profile : bool or `ProfileStats`, optional
+        Collect call counts and per-step timings (``f.profile.summary()``).
+    on_unused_input : {'raise', 'warn', 'ignore'}
+        What to do about an input no output or update depends on.
+
+    Returns
+    -------
+    Function
+        Call it with arrays (positional or by input name); ``inspect.signature(f)`` and ``f.__doc__`` list its
+        inputs and outputs, ``f.source`` is the generated Cython of a FAST_RUN function, and
+        ``ag.build(f, 'mymod')`` makes it an importable module that needs numpy alone.
+
+    Example
+    -------
+    >>> x = at.dvector("x"); w = ag.shared(np.zeros(3), name="w")
+    >>> step = ag.function([x], (w * x).sum(), updates=[(w, w + x)], name="step")
+    >>> step([1.0, 2.0, 3.0])
+    array(0.)
+    """
     recipe = Recipe(dict(
         inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
         no_default_updates=no_default_updates, accept_inplace=accept_inplace, name=name,
@@ -57,6 +103,7 @@ def bind(spec: FunctionSpec, thunk, profile=None, origin=None) -> Function:
     fn = function_class(thunk)(
         thunk, slots, [s.container for s in spec.shared], list(spec.shared), outputs, updates,
         unpack_single=spec.unpack_single, name=spec.name, profile=profile, origin=origin, floatX=config.floatX,
+        output_types=[(v.type.dtype, v.type.shape) for v in spec.outputs],
     )
     fn._spec = spec
     return fn

@@ -8,11 +8,11 @@ expressions and update expressions.
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass
 
 from aotgraph.compile.io import In, Out
 from aotgraph.compile.sharedvalue import SharedVariable
+from aotgraph.diagnostics import warn_user
 from aotgraph.graph.basic import Constant, Variable, clone_replace, graph_inputs, toposort
 from aotgraph.graph.rules import make_node, rule_of
 from aotgraph.runtime.values import Container
@@ -290,7 +290,7 @@ def _check_unused(ins, used, on_unused_input, name) -> None:
         "pass on_unused_input='warn' or 'ignore' to allow this"
     )
     if on_unused_input == "warn":
-        warnings.warn(message, stacklevel=4)
+        warn_user(message)
     else:
         raise UnusedInputError(message)
 

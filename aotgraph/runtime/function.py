@@ -10,10 +10,13 @@ values; `results` are the outputs followed by the update values.
 from __future__ import annotations
 
 import copy as _copy
+import os as _os
+import sys as _sys
 import time
 
 import numpy as np
 
+from .describe import call_signature, function_doc
 from .profiling import ProfileStats
 from .values import STATE_LOCK, Container, filter_value, static_shape
 
@@ -68,10 +71,11 @@ class Function:
     """
 
     def __init__(self, thunk, inputs, shared, shared_keys, outputs, updates, *, unpack_single=True, name=None,
-                 profile=None, origin=None, floatX="float64"):
+                 profile=None, origin=None, floatX="float64", output_types=None):
         """inputs: InputSlots; shared: Containers (live) with parallel `shared_keys`;
         outputs: (borrow, must_copy) per output; updates: (target, position, must_copy) where
-        target is ('shared', index) or ('input', index); unpack_single: return a bare output.
+        target is ('shared', index) or ('input', index); unpack_single: return a bare output;
+        output_types: (dtype name, static shape) per output, for the docstring (None: not known).
         """
         self._thunk = thunk
         self._inputs = list(inputs)
@@ -85,6 +89,7 @@ class Function:
         self._floatX = floatX
         self._trust_input = False
         self._profile = profile
+        self._output_types = None if output_types is None else [(str(d), tuple(s)) for d, s in output_types]
         self._index_inputs()
 
     # ---- construction helpers -------------------------------------------------------------------
@@ -132,6 +137,25 @@ class Function:
         self.inv_finder = {}
         for key, container in self.finder.items():
             self.inv_finder.setdefault(container, key)
+        self.__signature__ = call_signature(self._inputs)  # inspect.signature(f) and IDEs read these two
+        self.__doc__ = function_doc(self)
+
+    @property
+    def source(self) -> str:
+        """The generated Cython (.pyx) this function runs, read from beside its compiled module.
+
+        Raises TypeError for a function without one (mode='FAST_COMPILE' runs numpy directly).
+        """
+        kernel = getattr(self._thunk, "__self__", self._thunk)
+        module = _sys.modules.get(getattr(type(kernel), "__module__", ""), None)
+        path = getattr(module, "__file__", None)
+        if not path or path.endswith((".py", ".pyc")):
+            raise TypeError(f"function {self.name!r} runs no generated code (compile it with mode='FAST_RUN')")
+        pyx = _os.path.join(_os.path.dirname(path), _os.path.basename(path).split(".")[0] + ".pyx")
+        if not _os.path.exists(pyx):
+            raise FileNotFoundError(f"the generated source of function {self.name!r} is not beside its module: {pyx}")
+        with open(pyx, encoding="utf-8") as f:
+            return f.read()
 
     # ---- calling --------------------------------------------------------------------------------
     @property
@@ -352,7 +376,7 @@ class Function:
         clone = type(self)(
             self._thunk, inputs, shared, keys, self._outputs, [] if delete_updates else self._updates,
             unpack_single=self._unpack_single, name=new_name, profile=profile, origin=self._origin,
-            floatX=self._floatX,
+            floatX=self._floatX, output_types=self._output_types,
         )
         clone.trust_input = self.trust_input
         return clone
@@ -361,11 +385,16 @@ class Function:
         return self.copy()
 
     def __reduce__(self):
+        """Pickled: how to make the function again (its origin), its input defaults and its shared containers.
+
+        The containers are pickled as objects, so functions pickled together (one pickle.dumps) share them
+        again when unpickled, as they did; unpickled, they are new containers: loading a pickle never changes
+        the state of a live function (see `_restore`).
+        """
         if self._origin is None:
             raise TypeError(f"function {self.name!r} cannot be pickled: it does not know how it was made")
         defaults = [(s.container.value if s.has_default else _NO_DEFAULT) for s in self._inputs]
-        shared_values = [c.value for c in self._shared]
-        return (_restore, (self._origin, self.name, defaults, shared_values, self.trust_input))
+        return (_restore, (self._origin, self.name, defaults, list(self._shared), self.trust_input))
 
     def __repr__(self) -> str:
         names = ", ".join(s.name or f"<{i}>" for i, s in enumerate(self._inputs))
@@ -407,15 +436,24 @@ def _no_default():
 _NO_DEFAULT = _NoDefault()
 
 
-def _restore(origin, name, defaults, shared_values, trust_input):
-    """Unpickle: rebuild from `origin` (never recompiling a built module), then restore state."""
+def _restore(origin, name, defaults, shared, trust_input):
+    """Unpickle: rebuild from `origin` (never recompiling a built module), then bind the pickled state.
+
+    `origin.load()` of a built module gives a copy of the module's function, over the module's live
+    containers; the restored function is bound to the unpickled containers `shared` instead, so the
+    module's functions (and any other live function) keep their state. Its input defaults are its own.
+    """
     fn = origin.load()
     fn.name = name
-    fn.trust_input = trust_input
     for slot, value in zip(fn._inputs, defaults):
         if value is not _NO_DEFAULT:
+            slot.container = _copy.copy(slot.container)  # never the container of the function it was copied from
             slot.container.value = value
             slot.has_default = True
-    for container, value in zip(fn._shared, shared_values):
-        container.value = value
+    if len(shared) != len(fn._shared):
+        raise ValueError(f"unpickling function {name!r}: the pickle has {len(shared)} shared values, the "
+                         f"function {len(fn._shared)}: it was pickled from another version of its module")
+    fn._shared = list(shared)
+    fn._index_inputs()  # the commit list, fast path and finder now point at the restored containers
+    fn.trust_input = trust_input
     return fn

@@ -46,6 +46,8 @@ def _plural(single):
                 raise TypeError(f"{single.__name__}s() takes a count or names (strings), got {n!r:.60}")
         return [single(n) for n in names]
 
+    make.__doc__ = (f"Several variables like `{single.__name__}(name)` at once: give their names (`'x, y'` or "
+                    "`'x', 'y'`) or how many unnamed ones (an int); returns a list.")
     return make
 
 
@@ -62,7 +64,9 @@ for _kind, _shape in _RANKS.items():
             _constructors[_p + _kind] = _maker(_dt, _shape, f"A {_dt} {_kind}.")
 for _name, _fn in list(_constructors.items()):
     _fn.__name__ = _name
-    _constructors[_name[:-1] + "ces" if _name.endswith("x") else _name + "s"] = _plural(_fn)
+    _plural_name = _name[:-1] + "ces" if _name.endswith("x") else _name + "s"
+    _constructors[_plural_name] = _plural(_fn)
+    _constructors[_plural_name].__name__ = _plural_name
 globals().update(_constructors)
 __all__ = ["tensor", "constant", "as_tensor_variable", "as_tensor", *_constructors]
 

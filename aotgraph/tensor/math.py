@@ -191,16 +191,20 @@ def cast(x, dtype):
 
 
 def true_divide(x, y):
+    """`x / y` elementwise, always a float result (numpy's true_divide); Theano's name for `true_div`."""
     return true_div(x, y)
 
 
 def int_div(x, y):
+    """`x // y` elementwise, rounding toward minus infinity (numpy's floor_divide); Theano's name."""
     return floor_div(x, y)
 
 
 def power(x, y):
+    """`x ** y` elementwise, with numpy's broadcasting and dtype promotion (numpy's power)."""
     return pow(x, y)
 
 
 def square(x):
+    """`x * x` elementwise (numpy's square)."""
     return sqr(x)

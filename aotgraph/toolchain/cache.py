@@ -38,11 +38,11 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from aotgraph.configparser import config
+from aotgraph.diagnostics import warn_user
 from aotgraph.toolchain.errors import BuildError
 
 MANIFEST = "manifest.json"
@@ -102,12 +102,11 @@ def writable_root(override: str | os.PathLike | None = None) -> Path:
         fallback = Path(tempfile.mkdtemp(prefix="aotgraph-cache-"))
         atexit.register(shutil.rmtree, fallback, ignore_errors=True)
         _fallbacks[root] = fallback
-        warnings.warn(
+        warn_user(
             f"aotgraph cannot write to its build cache {root} ({exc.strerror or exc}); building in the "
             f"temporary directory {fallback} instead, which is deleted when this process exits. "
             "Set AOTGRAPH_CACHE_DIR (or aotgraph.config.cache_dir) to a writable directory to keep builds.",
             RuntimeWarning,
-            stacklevel=3,
         )
         return fallback
 
@@ -284,7 +283,7 @@ def _tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _disk_usage(paths: list[Path]) -> int:
+def disk_usage(paths: list[Path]) -> int:
     """Bytes used by the files under `paths`, counting hard-linked files once."""
     seen = {}
     for path in paths:
@@ -376,7 +375,7 @@ def _count(n: int) -> str:
     return f"{n} entry" if n == 1 else f"{n} entries"
 
 
-def _human_size(size: float) -> str:
+def human_size(size: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
@@ -397,15 +396,15 @@ def _print_table(entries: list[EntryInfo], out) -> None:
     for info in entries:
         print(
             f"{info.path.name[:16]:16}  {info.kind:8}  {info.module[:24]:24}  "
-            f"{_human_size(info.size):>9}  {_human_age(now - info.last_used)}",
+            f"{human_size(info.size):>9}  {_human_age(now - info.last_used)}",
             file=out,
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m aotgraph.cache [--dir DIR] [--older-than AGE] [--clear]``."""
+def main(argv: list[str] | None = None, prog: str = "python -m aotgraph.cache") -> int:
+    """``python -m aotgraph.cache [--dir DIR] [--older-than AGE] [--clear]`` (also ``aotgraph cache``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m aotgraph.cache",
+        prog=prog,
         description="List the entries of aotgraph's build cache with their sizes, or clear them.",
     )
     parser.add_argument("--dir", help="cache directory (default: $AOTGRAPH_CACHE_DIR, config.cache_dir, user cache)")
@@ -420,13 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.clear:
         removed = clear(root, older_than)
         total = sum(info.size for info in removed)
-        print(f"removed {_count(len(removed))} ({_human_size(total)}) from {root}")
+        print(f"removed {_count(len(removed))} ({human_size(total)}) from {root}")
         return 0
     entries = list_entries(root)
     if older_than is not None:
         entries = [info for info in entries if time.time() - info.last_used >= older_than]
     print(f"aotgraph build cache: {root}")
     _print_table(entries, sys.stdout)
-    total = _disk_usage([info.path for info in entries])
-    print(f"{_count(len(entries))}, {_human_size(total)} on disk (files shared by hard links counted once)")
+    total = disk_usage([info.path for info in entries])
+    print(f"{_count(len(entries))}, {human_size(total)} on disk (files shared by hard links counted once)")
     return 0

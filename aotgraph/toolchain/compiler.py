@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import platform
 import re
 import subprocess
@@ -46,6 +47,8 @@ EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 USE_SHARED_UTILITY = True  # set False to put Cython's utility code into every module
 _TAIL_LINES = 40
 _cython_lock = threading.Lock()  # Cython's compiler keeps global state: one compilation at a time
+log = logging.getLogger(__name__)  # a child of the "aotgraph" logger: one INFO line per module compiled
+_cold = [True]  # no module compiled by this process yet: say once why the first one is slow
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class ModulePlan:
     shared: str | None  # qualified name of the shared utility module, or None
     key: str
     options: BuildOptions = BuildOptions()
+    annotate: bool = False  # keep Cython's HTML annotation (<basename>.html) in the entry
 
     @property
     def basename(self) -> str:
@@ -100,8 +104,11 @@ def compile_extension(
     return str(found)
 
 
-def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: str | None) -> ModulePlan:
-    """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools)."""
+def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: str | None,
+                annotate: bool = False) -> ModulePlan:
+    """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools).
+
+    `annotate` also keeps Cython's HTML annotation (which lines call into Python) beside the module."""
     chain = probe.toolchain(options, include_dirs=(_numpy_include(),))
     key = cache.make_key(
         "aotgraph-module-v1",
@@ -111,8 +118,9 @@ def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: st
         chain.describe(),
         _cpu_id() if options.native else "",
         *_versions(),
+        *(["annotate"] if annotate else []),
     )
-    return ModulePlan(qualname, source, chain, shared, key, options)
+    return ModulePlan(qualname, source, chain, shared, key, options, annotate)
 
 
 def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
@@ -153,13 +161,22 @@ def shared_utility_name() -> str | None:
 def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> None:
     pyx = staging / f"{plan.basename}.pyx"
     pyx.write_text(plan.source)
-    log = []
+    if _cold[0]:
+        _cold[0] = False
+        log.info("aotgraph: compiling %s with Cython and %s; a first build takes a few seconds more (Cython "
+                 "loads), and every module is cached in %s, so the same source never compiles twice",
+                 plan.qualname, plan.chain.argv[0], cache.cache_root(cache_dir))
+    lines = []
     start = time.perf_counter()
-    c_file = _cythonize(pyx, plan, cache_dir, log)
+    c_file = _cythonize(pyx, plan, cache_dir, lines)
+    cythonized = time.perf_counter()
     chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain), plan.options.vector_functions)
-    _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, log)
-    log.append(f"total {time.perf_counter() - start:.2f} s")
-    (staging / "build.log").write_text("\n".join(log) + "\n")
+    _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, lines)
+    done = time.perf_counter()
+    lines.append(f"total {done - start:.2f} s")
+    (staging / "build.log").write_text("\n".join(lines) + "\n")
+    log.info("aotgraph: built %s (%d lines of Cython) in %.1f s: Cython %.1f s, C compiler %.1f s", plan.qualname,
+             plan.source.count("\n"), done - start, cythonized - start, done - cythonized)
     c_file.unlink()
 
 
@@ -175,6 +192,7 @@ def _cythonize(pyx: Path, plan: ModulePlan, cache_dir: str | None, log: list[str
         use_listing_file=True,  # Cython's messages go to <name>.lis instead of our stderr
         errors_to_stderr=False,
         shared_utility_qualified_name=plan.shared,
+        annotate=plan.annotate,
     )
     start = time.perf_counter()
     with _cython_lock:

@@ -19,9 +19,9 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
-import warnings
 from pathlib import Path
 
+from aotgraph.diagnostics import warn_user
 from aotgraph.toolchain.errors import BuildError, CompilerMissingError
 from aotgraph.toolchain.options import BuildOptions
 
@@ -154,11 +154,10 @@ def resolve_openmp(chain: Toolchain) -> Toolchain:
     plain = without_openmp(chain)
     if _openmp_works(plain.argv, plain.ldflags):
         return chain
-    warnings.warn(
+    warn_user(
         f"the C compiler {chain.argv[0]!r} does not support OpenMP ({' '.join(OPENMP_FLAGS)}); building "
         "without it, so parallel loops run on one thread. Install libgomp (gcc) or libomp (clang) to enable it.",
         RuntimeWarning,
-        stacklevel=4,
     )
     return plain
 

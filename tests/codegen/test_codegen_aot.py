@@ -80,7 +80,7 @@ def test_runs_without_aotgraph(built):
     assert lines[2] == "[[1.0, 2.0, 3.0], 2]"
     assert lines[3] == f"[10.0, 20.0, 30.0] ['w', None, {EVIL!r}]"
     assert lines[4] == "[66.0, 66.0] [64.0, 64.0]"  # default y=3: 3 * 1 + sum(w) where w = 11 + 21 + 31
-    assert lines[5] == "_ModuleOrigin [11.0, 21.0, 31.0] [12.0, 22.0, 32.0]"
+    assert lines[5] == "_ModuleOrigin [11.0, 21.0, 31.0] [11.0, 21.0, 31.0]"  # the copy updated its own w
     assert lines[6] == "['aotgraph']"  # only the blocked entry: nothing of aotgraph was imported
 
 
@@ -93,15 +93,53 @@ def test_pickled_function_state_and_profile(built):
         f(np.ones(3))
         data = pickle.dumps(f)
         cg_aot.set_value("w", np.zeros(3))
-        g = pickle.loads(data)  # restores the pickled shared values, never recompiles
-        print(cg_aot.get_value("w").tolist(), g.name, g is not f)
+        g = pickle.loads(data)  # the pickled shared values in new containers, never recompiled
+        print(cg_aot.get_value("w").tolist(), g["w"].tolist(), g.name, g is not f)
+        g(np.ones(3))  # updates its own w only
+        print(cg_aot.get_value("w").tolist(), g["w"].tolist(), f["w"].tolist())
+        acc, peek = pickle.loads(pickle.dumps([f, cg_aot.peek]))  # pickled together: they share w again
+        acc(np.full(3, 5.0))
+        print(peek()[0].tolist(), cg_aot.peek()[0].tolist())
         f.profile = cg_aot.ProfileStats()
         f(np.ones(3))
         print(sorted(f.profile.fct_callcount.items()), len(f.profile.node_time) > 0)
     """)
     lines = printed.splitlines()
-    assert lines[0] == "[1.0, 1.0, 1.0] acc True"
-    assert lines[1].startswith("[('acc', 1)] True")
+    assert lines[0] == "[0.0, 0.0, 0.0] [1.0, 1.0, 1.0] acc True"
+    assert lines[1] == "[0.0, 0.0, 0.0] [2.0, 2.0, 2.0] [0.0, 0.0, 0.0]"
+    assert lines[2] == "[5.0, 5.0, 5.0] [0.0, 0.0, 0.0]"
+    assert lines[3].startswith("[('acc', 1)] True")
+
+
+def test_built_functions_describe_themselves(built):
+    """Signature, docstring, the generated source and type stubs: all readable without aotgraph."""
+    out, _, _ = built
+    printed = _isolated(out, """
+        import ast, inspect, os
+        import cg_aot
+        print(inspect.signature(cg_aot.acc), inspect.signature(cg_aot.scale))
+        print(cg_aot.acc.__doc__.splitlines()[0])
+        print([line.strip() for line in cg_aot.acc.__doc__.splitlines()[4:]])
+        here = os.path.dirname(cg_aot.__file__)
+        with open(os.path.join(here, "_core.pyx")) as f:
+            print(cg_aot.acc.source == f.read(), os.path.exists(os.path.join(here, "py.typed")))
+        with open(os.path.join(here, "__init__.pyi")) as f:
+            stub = ast.parse(f.read())
+        calls = {node.name: ast.unparse(node.body[0].args) + " -> " + ast.unparse(node.body[0].returns)
+                 for node in stub.body if isinstance(node, ast.ClassDef) and node.name.startswith("_Function_")}
+        print(sorted(calls.items()))
+    """)
+    lines = printed.splitlines()
+    assert lines[0] == "(x) (_0=array([3., 3.]), /)"  # an input named EVIL cannot be a keyword
+    assert lines[1] == "acc(x)"
+    assert lines[2] == str(["Inputs:", "x: float64, shape (?,)", "Outputs:", "0: float64, shape (?,)",
+                            "(returned alone, not in a list)", "Updates the shared variables: w, <shared 1>"])
+    assert lines[3] == "True True"
+    assert lines[4] == str(sorted({
+        "_Function_acc": "self, x: ArrayLike -> np.ndarray",
+        "_Function_peek": "self -> list[np.ndarray]",
+        "_Function_scale": "self, _0: ArrayLike=..., / -> np.ndarray",
+    }.items()))
 
 
 def _code_tokens(source: str) -> list:
@@ -160,10 +198,14 @@ def test_refusals(tmp_path):
         build([named], "cg_bad", tmp_path)
 
 
-def test_single_function_is_exposed_under_its_name(tmp_path, codegen_cache_dir):
+def test_single_function_is_exposed_under_its_name(tmp_path, codegen_cache_dir, monkeypatch):
+    """The documented two-argument call writes into the current directory, with what rebuilds the module."""
     x = at.dscalar("x")
     f = ag.function([x], 2 * x, mode="FAST_COMPILE", name="double")
-    build(f, "cg_single", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = ag.build(f, "cg_single")
+    assert result.path == str(tmp_path / "cg_single") and result.wheel is None and result.sdist is None
+    assert {"_core.pyx", "setup.py", "pyproject.toml"} <= {p.name for p in (tmp_path / "cg_single").iterdir()}
     assert _isolated(tmp_path, "import cg_single\nprint(float(cg_single.double(4.0)))").strip() == "8.0"
 
 
