@@ -149,6 +149,7 @@ CASES = [(spec.name, getattr(at, spec.name), spec.grad_point()) for spec in SPEC
     ("cumprod_flat", lambda a: at.cumprod(a + 1.0), [rand(2, 3)]),
     ("repeat_scalar_count", lambda a: at.repeat(a, 3, axis=1), [rand(2, 3)]),
     ("repeat_flat", lambda a: at.repeat(a, 2), [rand(2, 3)]),
+    ("unbroadcast", lambda a: at.unbroadcast(a, 0) * 2, [rand(1, 3)]),
     ("sort", lambda a: at.sort(a, axis=0) * at.constant(np.arange(12.0).reshape(3, 4)), [rand(3, 4)]),
     # ---- gradient markers that keep the true gradient for these arguments (tests/compat checks their effect) ----
     ("grad_scale_by_one", lambda a: at.grad_scale(a, 1.0) ** 2, [rand(3, 4)]),

@@ -206,6 +206,7 @@ def _inc_subtensor(node, ins, outs):
     return call(ins, outs, *lines, helpers=("_np_index",))
 
 
+@rule("unbroadcast")
 @rule("zero_grad")
 @rule("disconnected_grad")
 @rule("grad_clip")

@@ -14,6 +14,7 @@ from aotgraph.configparser import config
 from aotgraph.tensor import math
 from aotgraph.tensor.basic import as_tensor_variable, type_error
 from aotgraph.tensor.blas import dot, matmul
+from aotgraph.tensor.rebroadcast import unbroadcast
 from aotgraph.tensor.reduction import all as reduce_all
 from aotgraph.tensor.reduction import argmax
 from aotgraph.tensor.reduction import max as reduce_max
@@ -34,7 +35,7 @@ __all__ = [
     "stacklists", "tile", "roll", "swapaxes", "eye", "identity_like", "tri", "tril", "triu", "diag", "diagonal",
     "tensordot", "batched_dot", "max_and_argmax", "largest", "smallest", "ptp", "isclose", "allclose", "deg2rad",
     "rad2deg", "inv", "sgn", "abs_", "iround", "round_half_to_even", "tensor_copy", "batched_tensordot",
-    "get_scalar_constant_value", "NotScalarConstantError",
+    "get_scalar_constant_value", "NotScalarConstantError", "unbroadcast", "patternbroadcast",
 ]
 
 
@@ -71,6 +72,19 @@ def addbroadcast(x, *axes):
     x = as_tensor_variable(x)
     wanted = {normalize_axis("addbroadcast", a, x.ndim, x.type) for a in axes}
     return specify_shape(x, tuple(1 if i in wanted else None for i in range(x.ndim)))
+
+
+def patternbroadcast(x, broadcastable):
+    """x with the broadcastable pattern `broadcastable` (one bool per axis): True declares size 1 (checked when
+    the function runs), False forgets a static size 1."""
+    x = as_tensor_variable(x)
+    pattern = tuple(bool(b) for b in broadcastable)
+    if len(pattern) != x.ndim:
+        raise type_error("patternbroadcast", f"the pattern {broadcastable!r} has {len(pattern)} entries for a "
+                         f"{x.ndim}-d tensor", x.type)
+    x = unbroadcast(x, *[i for i, b in enumerate(pattern) if not b])
+    wanted = [i for i, b in enumerate(pattern) if b]
+    return addbroadcast(x, *wanted) if wanted else x
 
 
 # ---- stacking ------------------------------------------------------------------------------------------

@@ -76,6 +76,21 @@ def test_addbroadcast_declares_and_checks_size_one():
         f(np.ones((2, 3)))
 
 
+def test_unbroadcast_and_patternbroadcast_change_the_type_only():
+    r = at.drow("r")
+    u = at.unbroadcast(r, 0)
+    assert u.broadcastable == (False, False) and at.unbroadcast(u, 0) is u
+    p = at.patternbroadcast(u, (True, False))
+    assert p.broadcastable == (True, False)
+    s = ag.shared(np.zeros((1, 2)), name="s", shape=(1, None))
+    with pytest.raises(TypeError, match="the update of s must have its type"):
+        ag.function([], updates=[(s, at.unbroadcast(s, 0) + 1)])
+    g = ag.grad((at.unbroadcast(r, 0) * at.dmatrix("m")).sum(), r)
+    assert g.broadcastable == (True, False)
+    with pytest.raises(TypeError, match="pattern"):
+        at.patternbroadcast(r, (True,))
+
+
 def test_bad_arguments_are_refused_with_their_names():
     x, m = at.dvector("x"), at.dmatrix("m")
     cases = [
