@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from aotgraph.codegen import window_ops
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import Buffer, CallStep
 from aotgraph.codegen.loops import tuple_literal
@@ -219,3 +220,6 @@ def _softmax(node, ins, outs):
     log = op.name == "log_softmax"
     return call(ins, outs, f"{z.name} = _np_softmax({x.name}, {op.axis!r}, {z.dtype!r}, {log!r})",
                 helpers=("_np_softmax",))
+
+
+OPS.update(window_ops.RULES)  # conv2d, pooling and their gradients: see window_ops.py

@@ -12,6 +12,7 @@ import numpy as np
 from aotgraph.graph.basic import Op
 from aotgraph.graph.rules import OpRule, register
 from aotgraph.tensor.basic import apply, as_tensor_variable, type_error
+from aotgraph.tensor.conv import conv2d  # noqa: F401 - Theano's theano.tensor.nnet.conv2d
 from aotgraph.tensor.math import exp, relu, sigmoid, softplus  # noqa: F401 - Theano's at.nnet aliases
 from aotgraph.tensor.shape_ops import float_grad, normalize_axis, sum_axes
 from aotgraph.tensor.type import TensorType
