@@ -193,6 +193,10 @@ def _cv_conv2d_grad_filters(x, gz, w, border, subsample, dilation, groups, flip,
 '''.replace("__CHUNK__", str(CHUNK_ELEMENTS))
 
 _PL_LOOPS = '''
+cdef extern from "<math.h>":
+    const double _PL_NAN "NAN"
+
+
 cdef void _pl_window(const Py_ssize_t* g, Py_ssize_t r, Py_ssize_t q, Py_ssize_t* span) noexcept nogil:
     """span = [first row, end row, first col, end col] of window (r, q) inside the input, then its count
     (the mode's divisor). g: rows, cols, out rows, out cols, ws0, ws1, st0, st1, pad0, pad1, mode."""
@@ -208,9 +212,11 @@ cdef void _pl_window(const Py_ssize_t* g, Py_ssize_t r, Py_ssize_t q, Py_ssize_t
 
 
 cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t nb, const Py_ssize_t* g) noexcept nogil:
+    """Branch-free max (a NaN anywhere in a window wins, as in numpy's max), or the sum / average."""
     cdef Py_ssize_t h = g[0], w = g[1], oh = g[2], ow = g[3], b, r, q, i, j
     cdef Py_ssize_t span[5]
     cdef cython.floating v, e
+    cdef bint nan
     cdef const cython.floating* image
     for b in range(nb):
         image = x + b * h * w
@@ -219,11 +225,14 @@ cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t n
                 _pl_window(g, r, q, span)
                 if g[10] == 0:
                     v = -INFINITY
+                    nan = False
                     for i in range(span[0], span[1]):
                         for j in range(span[2], span[3]):
                             e = image[i * w + j]
-                            if e > v or e != e:  # a NaN wins, as in numpy's max
-                                v = e
+                            v = e if e > v else v
+                            nan = nan | (e != e)
+                    if nan:
+                        v = <cython.floating>_PL_NAN
                 else:
                     v = 0
                     for i in range(span[0], span[1]):
@@ -250,8 +259,7 @@ cdef void _pl_grad(const cython.floating* x, const cython.floating* z, const cyt
                     top = z[k]
                     for i in range(span[0], span[1]):
                         for j in range(span[2], span[3]):
-                            if x[(b * h + i) * w + j] == top:
-                                gx[(b * h + i) * w + j] += share
+                            gx[(b * h + i) * w + j] += share if x[(b * h + i) * w + j] == top else 0
                 else:
                     for i in range(span[0], span[1]):
                         for j in range(span[2], span[3]):
