@@ -6,8 +6,10 @@ Each op becomes one `CallStep` calling a helper emitted once per module:
   time into a column buffer small enough to stay in cache, and numpy's matmul (BLAS) multiplies the
   filter matrix with it, writing straight into the NCHW output; the input gradient multiplies the other
   way and scatters back (`_cv_col2im`), the filter gradient accumulates per chunk.
-- pooling is typed Cython loops over (images, rows, cols) windows (`_pl_forward`, `_pl_max_grad`,
-  `_pl_average_grad`) for float32 and float64 (Cython's fused `floating`).
+- pooling is typed Cython loops over (images, rows, cols) windows (`_pl_forward`, `_pl_grad`) for float32
+  and float64 (Cython's fused `floating`); from _PAR_MIN elements on, the images are split between the
+  module's threads (`set_num_threads`, OpenMP builds), each image computed by the same code whatever the
+  number of threads, so results do not depend on it.
 
 The shape checks are the tensor layer's own functions (`GEOMETRY_FUNCTIONS` of tensor/conv.py and
 tensor/signal/pool.py), their source copied into the module, so errors read the same in both backends.
@@ -31,6 +33,15 @@ def _source(functions) -> str:
     return "\n\n".join(inspect.getsource(f).strip("\n") for f in functions)
 
 
+_THREADS = '''
+cdef int _win_threads(Py_ssize_t images, Py_ssize_t work) noexcept:
+    """Threads for a loop over `images` touching `work` elements: the module's number (set_num_threads) from
+    _PAR_MIN elements on, never more than one per image."""
+    if work < _PAR_MIN or _ag_threads < 2:
+        return 1
+    return <int>images if images < _ag_threads else _ag_threads
+'''
+
 _CV_LOOPS = '''
 cdef inline Py_ssize_t _cv_first(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_t limit) noexcept nogil:
     """The first q >= 0 with q * stride >= offset, at most `limit`."""
@@ -42,8 +53,8 @@ cdef inline Py_ssize_t _cv_first(Py_ssize_t offset, Py_ssize_t stride, Py_ssize_
 
 
 cdef void _cv_im2col(const cython.floating* x, cython.floating* cols, Py_ssize_t b0, Py_ssize_t b1,
-                     const Py_ssize_t* g) noexcept nogil:
-    """cols[b - b0, (ch, i, j), (r, q)] = x[b, ch, r*sh + i*dh - ph, q*sw + j*dw - pw], 0 in the padding.
+                     Py_ssize_t first, const Py_ssize_t* g) noexcept nogil:
+    """cols[b - first, (ch, i, j), (r, q)] = x[b, ch, r*sh + i*dh - ph, q*sw + j*dw - pw], 0 in the padding.
     g: channels, rows, cols, kernel rows, kernel cols, out rows, out cols, ph, pw, sh, sw, dh, dw."""
     cdef Py_ssize_t c = g[0], h = g[1], w = g[2], kh = g[3], kw = g[4], oh = g[5], ow = g[6]
     cdef Py_ssize_t ph = g[7], pw = g[8], sh = g[9], sw = g[10], dh = g[11], dw = g[12]
@@ -54,7 +65,7 @@ cdef void _cv_im2col(const cython.floating* x, cython.floating* cols, Py_ssize_t
         for ch in range(c):
             for i in range(kh):
                 for j in range(kw):
-                    dst = cols + (((b - b0) * c + ch) * kh * kw + i * kw + j) * oh * ow
+                    dst = cols + (((b - first) * c + ch) * kh * kw + i * kw + j) * oh * ow
                     shift = j * dw - pw
                     q0 = _cv_first(-shift, sw, ow)
                     q1 = _cv_first(w - shift, sw, ow)
@@ -78,7 +89,7 @@ cdef void _cv_im2col(const cython.floating* x, cython.floating* cols, Py_ssize_t
 
 
 cdef void _cv_col2im(const cython.floating* cols, cython.floating* x, Py_ssize_t b0, Py_ssize_t b1,
-                     const Py_ssize_t* g) noexcept nogil:
+                     Py_ssize_t first, const Py_ssize_t* g) noexcept nogil:
     """The transpose of _cv_im2col: x[b, ch, ...] += the columns that copied it (x zeroed by the caller)."""
     cdef Py_ssize_t c = g[0], h = g[1], w = g[2], kh = g[3], kw = g[4], oh = g[5], ow = g[6]
     cdef Py_ssize_t ph = g[7], pw = g[8], sh = g[9], sw = g[10], dh = g[11], dw = g[12]
@@ -89,7 +100,7 @@ cdef void _cv_col2im(const cython.floating* cols, cython.floating* x, Py_ssize_t
         for ch in range(c):
             for i in range(kh):
                 for j in range(kw):
-                    src = cols + (((b - b0) * c + ch) * kh * kw + i * kw + j) * oh * ow
+                    src = cols + (((b - first) * c + ch) * kh * kw + i * kw + j) * oh * ow
                     shift = j * dw - pw
                     q0 = _cv_first(-shift, sw, ow)
                     q1 = _cv_first(w - shift, sw, ow)
@@ -105,7 +116,8 @@ cdef void _cv_col2im(const cython.floating* cols, cython.floating* x, Py_ssize_t
 _CV_DRIVERS = '''
 cdef int _cv_columns(cnp.ndarray x, cnp.ndarray cols, Py_ssize_t b0, Py_ssize_t b1, tuple geometry,
                      bint back) except -1:
-    """im2col of images [b0, b1) of x into cols, or (back) col2im of cols added into x."""
+    """im2col of images [b0, b1) of x into cols, or (back) col2im of cols added into x. One thread: a chunk is
+    cache-sized (CHUNK_ELEMENTS), below the size where threads pay; the matmuls use BLAS's threads."""
     cdef Py_ssize_t g[13]
     cdef int k
     for k in range(13):
@@ -113,15 +125,15 @@ cdef int _cv_columns(cnp.ndarray x, cnp.ndarray cols, Py_ssize_t b0, Py_ssize_t 
     if cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
         with nogil:
             if back:
-                _cv_col2im(<const double*>cnp.PyArray_DATA(cols), <double*>cnp.PyArray_DATA(x), b0, b1, g)
+                _cv_col2im(<const double*>cnp.PyArray_DATA(cols), <double*>cnp.PyArray_DATA(x), b0, b1, b0, g)
             else:
-                _cv_im2col(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(cols), b0, b1, g)
+                _cv_im2col(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(cols), b0, b1, b0, g)
     else:
         with nogil:
             if back:
-                _cv_col2im(<const float*>cnp.PyArray_DATA(cols), <float*>cnp.PyArray_DATA(x), b0, b1, g)
+                _cv_col2im(<const float*>cnp.PyArray_DATA(cols), <float*>cnp.PyArray_DATA(x), b0, b1, b0, g)
             else:
-                _cv_im2col(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(cols), b0, b1, g)
+                _cv_im2col(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(cols), b0, b1, b0, g)
     return 0
 
 
@@ -211,14 +223,15 @@ cdef void _pl_window(const Py_ssize_t* g, Py_ssize_t r, Py_ssize_t q, Py_ssize_t
         span[4] = (span[1] - span[0]) * (span[3] - span[2])
 
 
-cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t nb, const Py_ssize_t* g) noexcept nogil:
+cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t b0, Py_ssize_t b1,
+                      const Py_ssize_t* g) noexcept nogil:
     """Branch-free max (a NaN anywhere in a window wins, as in numpy's max), or the sum / average."""
     cdef Py_ssize_t h = g[0], w = g[1], oh = g[2], ow = g[3], b, r, q, i, j
     cdef Py_ssize_t span[5]
     cdef cython.floating v, e
     cdef bint nan
     cdef const cython.floating* image
-    for b in range(nb):
+    for b in range(b0, b1):
         image = x + b * h * w
         for r in range(oh):
             for q in range(ow):
@@ -244,12 +257,12 @@ cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t n
 
 
 cdef void _pl_grad(const cython.floating* x, const cython.floating* z, const cython.floating* gz,
-                   cython.floating* gx, Py_ssize_t nb, const Py_ssize_t* g) noexcept nogil:
+                   cython.floating* gx, Py_ssize_t b0, Py_ssize_t b1, const Py_ssize_t* g) noexcept nogil:
     """gx (zeroed by the caller) += each window's gradient: to its max elements (max), or shared."""
     cdef Py_ssize_t h = g[0], w = g[1], oh = g[2], ow = g[3], b, r, q, i, j, k
     cdef Py_ssize_t span[5]
     cdef cython.floating top, share
-    for b in range(nb):
+    for b in range(b0, b1):
         for r in range(oh):
             for q in range(ow):
                 _pl_window(g, r, q, span)
@@ -282,24 +295,33 @@ def _pl_plan(x_shape, ws, stride, pad, ignore_border, mode):
 
 cdef int _pl_run(cnp.ndarray x, cnp.ndarray z, cnp.ndarray gz, cnp.ndarray out, Py_ssize_t nb, tuple geometry,
                  bint grad) except -1:
+    """The forward or gradient loop over nb images, split between threads by images (same results for any
+    number of threads: each image is computed by the same code)."""
     cdef Py_ssize_t g[11]
-    cdef int k
+    cdef int k, t
+    cdef int nt = _win_threads(nb, nb * geometry[0] * geometry[1])
     for k in range(11):
         g[k] = geometry[k]
     if cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
         with nogil:
-            if grad:
-                _pl_grad(<const double*>cnp.PyArray_DATA(x), <const double*>cnp.PyArray_DATA(z),
-                         <const double*>cnp.PyArray_DATA(gz), <double*>cnp.PyArray_DATA(out), nb, g)
-            else:
-                _pl_forward(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), nb, g)
+            for t in prange(nt, num_threads=nt, schedule="static"):
+                if grad:
+                    _pl_grad(<const double*>cnp.PyArray_DATA(x), <const double*>cnp.PyArray_DATA(z),
+                             <const double*>cnp.PyArray_DATA(gz), <double*>cnp.PyArray_DATA(out),
+                             nb * t // nt, nb * (t + 1) // nt, g)
+                else:
+                    _pl_forward(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out),
+                                nb * t // nt, nb * (t + 1) // nt, g)
     else:
         with nogil:
-            if grad:
-                _pl_grad(<const float*>cnp.PyArray_DATA(x), <const float*>cnp.PyArray_DATA(z),
-                         <const float*>cnp.PyArray_DATA(gz), <float*>cnp.PyArray_DATA(out), nb, g)
-            else:
-                _pl_forward(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), nb, g)
+            for t in prange(nt, num_threads=nt, schedule="static"):
+                if grad:
+                    _pl_grad(<const float*>cnp.PyArray_DATA(x), <const float*>cnp.PyArray_DATA(z),
+                             <const float*>cnp.PyArray_DATA(gz), <float*>cnp.PyArray_DATA(out),
+                             nb * t // nt, nb * (t + 1) // nt, g)
+                else:
+                    _pl_forward(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out),
+                                nb * t // nt, nb * (t + 1) // nt, g)
     return 0
 
 
@@ -335,6 +357,7 @@ _CONV_NAMES = tuple(f.__name__ for f in conv.GEOMETRY_FUNCTIONS)
 _POOL_NAMES = tuple(f.__name__ for f in pool.GEOMETRY_FUNCTIONS)
 
 HELPERS = {
+    "_win_threads": _THREADS.strip("\n"),
     "_conv_geometry": _renamed(_source(conv.GEOMETRY_FUNCTIONS), _CONV_NAMES),
     "_cv_loops": _CV_LOOPS.strip("\n"),
     "_cv_zdrivers": _CV_DRIVERS.strip("\n"),
@@ -343,7 +366,7 @@ HELPERS = {
     "_pl_zdrivers": _PL_DRIVERS.strip("\n"),
 }
 _CONV_HELPERS = ("_conv_geometry", "_cv_loops", "_cv_zdrivers")
-_POOL_HELPERS = ("_pool_geometry", "_pl_loops", "_pl_zdrivers")
+_POOL_HELPERS = ("_pool_geometry", "_pl_loops", "_pl_zdrivers", "_win_threads")
 
 RULES: dict[str, Callable] = {}
 

@@ -123,3 +123,24 @@ def test_verify_grad_compiled():
         return [y, pool_2d(y, (2, 2), ignore_border=False), pool_2d(a, (2, 2), pad=(1, 1), mode="average_exc_pad")]
 
     verify_grad(layer, point, mode="FAST_RUN")
+
+
+def test_pooling_threads_give_the_same_bits():
+    """In-process FAST_RUN modules are OpenMP builds: pooling splits the images between threads."""
+    x = at.dtensor4("x")
+    outs = [o for m in MODES for o in _with_grads(pool_2d(x, (3, 2), stride=(2, 2), mode=m), [x])]
+    f = ag.function([x], outs, mode="FAST_RUN")
+    value = np.random.default_rng(7).standard_normal((16, 4, 40, 30))  # 76800 elements: above _PAR_MIN
+    before = ag.config.num_threads
+    try:
+        ag.config.num_threads = 1
+        one = f(value)
+        ag.config.num_threads = 2
+        two = f(value)
+    finally:
+        ag.config.num_threads = before
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    expected = ag.function([x], outs, mode="FAST_COMPILE")(value)
+    for a, e in zip(one, expected):  # window sums in another order than numpy's: error relative to the terms
+        np.testing.assert_allclose(a, e, rtol=1e-13, atol=1e-13 * np.abs(value).max())
