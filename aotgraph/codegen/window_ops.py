@@ -209,7 +209,7 @@ cdef extern from "<math.h>":
     const double _PL_NAN "NAN"
 
 
-cdef void _pl_window(const Py_ssize_t* g, Py_ssize_t r, Py_ssize_t q, Py_ssize_t* span) noexcept nogil:
+cdef inline void _pl_window(const Py_ssize_t* g, Py_ssize_t r, Py_ssize_t q, Py_ssize_t* span) noexcept nogil:
     """span = [first row, end row, first col, end col] of window (r, q) inside the input, then its count
     (the mode's divisor). g: rows, cols, out rows, out cols, ws0, ws1, st0, st1, pad0, pad1, mode."""
     cdef Py_ssize_t r0 = r * g[6] - g[8], c0 = q * g[7] - g[9]
@@ -257,26 +257,37 @@ cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t b
 
 
 cdef void _pl_grad(const cython.floating* x, const cython.floating* z, const cython.floating* gz,
-                   cython.floating* gx, Py_ssize_t b0, Py_ssize_t b1, const Py_ssize_t* g) noexcept nogil:
-    """gx (zeroed by the caller) += each window's gradient: to its max elements (max), or shared."""
+                   cython.floating* gx, Py_ssize_t b0, Py_ssize_t b1, const Py_ssize_t* g, bint assign) noexcept nogil:
+    """Each window's gradient into gx: to its max elements (max), or shared. Overlapping windows add up
+    (gx zeroed by the caller); `assign`: windows do not overlap, so each element is written once (gx not
+    read; the caller zeroes the elements no window covers)."""
     cdef Py_ssize_t h = g[0], w = g[1], oh = g[2], ow = g[3], b, r, q, i, j, k
     cdef Py_ssize_t span[5]
     cdef cython.floating top, share
+    cdef const cython.floating* xrow
+    cdef cython.floating* grow
     for b in range(b0, b1):
         for r in range(oh):
             for q in range(ow):
                 _pl_window(g, r, q, span)
                 k = (b * oh + r) * ow + q
                 share = gz[k] if g[10] < 2 else gz[k] / span[4]
-                if g[10] == 0:
-                    top = z[k]
-                    for i in range(span[0], span[1]):
+                top = z[k] if g[10] == 0 else 0
+                for i in range(span[0], span[1]):
+                    xrow = x + (b * h + i) * w
+                    grow = gx + (b * h + i) * w
+                    if g[10] != 0 and assign:
                         for j in range(span[2], span[3]):
-                            gx[(b * h + i) * w + j] += share if x[(b * h + i) * w + j] == top else 0
-                else:
-                    for i in range(span[0], span[1]):
+                            grow[j] = share
+                    elif g[10] != 0:
                         for j in range(span[2], span[3]):
-                            gx[(b * h + i) * w + j] += share
+                            grow[j] += share
+                    elif assign:
+                        for j in range(span[2], span[3]):
+                            grow[j] = share if xrow[j] == top else 0
+                    else:
+                        for j in range(span[2], span[3]):
+                            grow[j] += share if xrow[j] == top else 0
 '''
 
 _PL_DRIVERS = '''
@@ -294,7 +305,7 @@ def _pl_plan(x_shape, ws, stride, pad, ignore_border, mode):
 
 
 cdef int _pl_run(cnp.ndarray x, cnp.ndarray z, cnp.ndarray gz, cnp.ndarray out, Py_ssize_t nb, tuple geometry,
-                 bint grad) except -1:
+                 bint grad, bint assign) except -1:
     """The forward or gradient loop over nb images, split between threads by images (same results for any
     number of threads: each image is computed by the same code)."""
     cdef Py_ssize_t g[11]
@@ -308,7 +319,7 @@ cdef int _pl_run(cnp.ndarray x, cnp.ndarray z, cnp.ndarray gz, cnp.ndarray out, 
                 if grad:
                     _pl_grad(<const double*>cnp.PyArray_DATA(x), <const double*>cnp.PyArray_DATA(z),
                              <const double*>cnp.PyArray_DATA(gz), <double*>cnp.PyArray_DATA(out),
-                             nb * t // nt, nb * (t + 1) // nt, g)
+                             nb * t // nt, nb * (t + 1) // nt, g, assign)
                 else:
                     _pl_forward(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out),
                                 nb * t // nt, nb * (t + 1) // nt, g)
@@ -318,7 +329,7 @@ cdef int _pl_run(cnp.ndarray x, cnp.ndarray z, cnp.ndarray gz, cnp.ndarray out, 
                 if grad:
                     _pl_grad(<const float*>cnp.PyArray_DATA(x), <const float*>cnp.PyArray_DATA(z),
                              <const float*>cnp.PyArray_DATA(gz), <float*>cnp.PyArray_DATA(out),
-                             nb * t // nt, nb * (t + 1) // nt, g)
+                             nb * t // nt, nb * (t + 1) // nt, g, assign)
                 else:
                     _pl_forward(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out),
                                 nb * t // nt, nb * (t + 1) // nt, g)
@@ -329,7 +340,7 @@ def _pl_pool(x, ws, stride, pad, ignore_border, mode):
     images, geometry, shape = _pl_plan(x.shape, ws, stride, pad, ignore_border, mode)
     x = np.ascontiguousarray(x)
     z = np.empty(shape, x.dtype)
-    _pl_run(x, x, x, z, images, geometry, False)
+    _pl_run(x, x, x, z, images, geometry, False, False)
     return z
 
 
@@ -340,8 +351,24 @@ def _pl_pool_grad(x, z, gz, ws, stride, pad, ignore_border, mode, name):
     x = np.ascontiguousarray(x)
     gz = np.ascontiguousarray(gz, dtype=x.dtype)
     z = gz if z is None else np.ascontiguousarray(z, dtype=x.dtype)
-    gx = np.zeros(x.shape, x.dtype)
-    _pl_run(x, z, gz, gx, images, geometry, True)
+    assign = stride[0] >= ws[0] and stride[1] >= ws[1]
+    if assign:  # windows do not overlap: the loop writes each covered element once, the rest is zeroed here
+        gx = np.empty(x.shape, x.dtype)
+        x_shape = x.shape
+        lead = len(x_shape) - 2
+        for axis in (0, 1):
+            starts = np.arange(geometry[2 + axis]) * stride[axis] - pad[axis]
+            covered = np.zeros(x_shape[lead + axis], bool)
+            for offset in range(ws[axis]):
+                inside = starts + offset
+                covered[inside[(inside >= 0) & (inside < x_shape[lead + axis])]] = True
+            if axis == 0:
+                gx[..., ~covered, :] = 0
+            else:
+                gx[..., ~covered] = 0
+    else:
+        gx = np.zeros(x.shape, x.dtype)
+    _pl_run(x, z, gz, gx, images, geometry, True, assign)
     return gx
 '''
 

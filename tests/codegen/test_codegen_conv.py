@@ -29,7 +29,7 @@ CONVS = [dict(), dict(border_mode="full", subsample=(2, 1)), dict(border_mode="h
          dict(border_mode=(1, 2), filter_dilation=(2, 1), subsample=(1, 3))]
 GROUPED = dict(border_mode=(1, 0), num_groups=2, subsample=(2, 2))
 POOLS = [((2, 2), True, None, (0, 0)), ((3, 2), False, None, (0, 0)), ((2, 3), False, (1, 2), (0, 0)),
-         ((3, 3), True, (2, 1), (1, 2))]
+         ((3, 3), True, (2, 1), (1, 2)), ((2, 2), True, (3, 3), (1, 0))]
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
 
 
