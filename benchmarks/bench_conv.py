@@ -13,6 +13,11 @@ bias, tanh. Rows:
 The numpy implementation is the usual one: the windows gathered by `sliding_window_view`, copied into a
 (batch * 24 * 24, 25) matrix, one matmul with the filters, max-pool by reshaping, then bias and tanh; its
 gradient routes the pooled gradient to each window's max and multiplies it with the same matrix.
+
+aotgraph's convolution multiplies cache-sized chunks of that matrix (numpy's matmul on each), so the two
+sides use BLAS differently: numpy's one large product uses BLAS's threads, which on a shared, loaded
+machine can cost more than they bring. Run it also with OPENBLAS_NUM_THREADS=1 (or the variable of your
+BLAS) to compare on one thread.
 """
 
 from __future__ import annotations
