@@ -231,12 +231,20 @@ cdef void _pl_forward(const cython.floating* x, cython.floating* z, Py_ssize_t b
     cdef cython.floating v, e
     cdef bint nan
     cdef const cython.floating* image
+    cdef const cython.floating* p
     for b in range(b0, b1):
         image = x + b * h * w
         for r in range(oh):
             for q in range(ow):
                 _pl_window(g, r, q, span)
-                if g[10] == 0:
+                if g[10] == 0 and span[1] - span[0] == 2 and span[3] - span[2] == 2:  # 2x2, LeNet's: unrolled
+                    p = image + span[0] * w + span[2]
+                    v = p[0] if p[0] > p[1] else p[1]
+                    e = p[w] if p[w] > p[w + 1] else p[w + 1]
+                    v = v if v > e else e
+                    if (p[0] != p[0]) | (p[1] != p[1]) | (p[w] != p[w]) | (p[w + 1] != p[w + 1]):
+                        v = <cython.floating>_PL_NAN
+                elif g[10] == 0:
                     v = -INFINITY
                     nan = False
                     for i in range(span[0], span[1]):

@@ -24,6 +24,8 @@ BIG_X = rng.standard_normal((7, 2, 24, 24))  # 2*5*5 * 20*20 = 20000 columns per
 BIG_W = rng.standard_normal((3, 2, 5, 5))
 assert CHUNK_ELEMENTS // 20000 == 3
 P = rng.standard_normal((2, 3, 7, 8))
+P_NAN = P.copy()
+P_NAN[0, 1, 2, 3] = np.nan  # a NaN wins its windows' max (numpy's rule), in the unrolled 2x2 path too
 
 CONVS = [dict(), dict(border_mode="full", subsample=(2, 1)), dict(border_mode="half", filter_flip=False),
          dict(border_mode=(1, 2), filter_dilation=(2, 1), subsample=(1, 3))]
@@ -58,6 +60,7 @@ def _cases():
                    [X.astype("float32"), W4.astype("float32")], 2e-5),
         "chunks": ([bx, bw], _with_grads(conv2d(bx, bw, border_mode="half"), [bx, bw]), [BIG_X, BIG_W], 1e-12),
         "pool64": ([p], pool_outs, [P], 1e-13),
+        "pool_nan": ([p], pool_outs[:2 * len(MODES)], [P_NAN], 1e-13),
         "pool32": ([p3, p5], [*_with_grads(pool_2d(p3, (2, 3), False), [p3]),
                               *_with_grads(pool_2d(p5, (3, 2), stride=(1, 1), mode="average_exc_pad"), [p5])],
                    [P[0].astype("float32"), P[None].astype("float32")], 2e-6),
