@@ -281,6 +281,14 @@ cdef void _pl_grad(const cython.floating* x, const cython.floating* z, const cyt
                 k = (b * oh + r) * ow + q
                 share = gz[k] if g[10] < 2 else gz[k] / span[4]
                 top = z[k] if g[10] == 0 else 0
+                if assign and g[10] == 0 and span[1] - span[0] == 2 and span[3] - span[2] == 2:  # unrolled 2x2
+                    xrow = x + (b * h + span[0]) * w + span[2]
+                    grow = gx + (b * h + span[0]) * w + span[2]
+                    grow[0] = share if xrow[0] == top else 0
+                    grow[1] = share if xrow[1] == top else 0
+                    grow[w] = share if xrow[w] == top else 0
+                    grow[w + 1] = share if xrow[w + 1] == top else 0
+                    continue
                 for i in range(span[0], span[1]):
                     xrow = x + (b * h + i) * w
                     grow = gx + (b * h + i) * w
