@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from aotgraph.codegen import window_ops
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import Buffer, CallStep
 from aotgraph.codegen.loops import tuple_literal
@@ -291,3 +292,6 @@ def _unravel_index(node, ins, outs):
 def _bartlett(node, ins, outs):
     (m,), (z,) = ins, outs
     return call(ins, outs, f"{z.name} = np.bartlett(int({m.name}))")
+
+
+OPS.update(window_ops.RULES)  # conv2d, pooling and their gradients: see window_ops.py

@@ -13,6 +13,7 @@ from aotgraph.graph.basic import Op
 from aotgraph.graph.rules import OpRule, register
 from aotgraph.tensor import math
 from aotgraph.tensor.basic import apply, as_tensor_variable, type_error
+from aotgraph.tensor.conv import conv2d  # noqa: F401 - Theano's theano.tensor.nnet.conv2d
 from aotgraph.tensor.math import exp, sigmoid, softplus  # noqa: F401 - Theano's at.nnet aliases
 from aotgraph.tensor.reduction import sum as reduce_sum
 from aotgraph.tensor.shape_ops import arange, float_grad, is_int_dtype, normalize_axis, sum_axes
