@@ -7,17 +7,18 @@ importable modules. The pieces the code generator calls:
 - `install_dir(name, pyx, data, DIR)` -> ``DIR/name/`` package (``import name`` from DIR);
 - `build_wheel(name, pyx, data, DIR)` -> ``DIR/name-<version>-<tags>.whl`` with the same package;
 - `write_package(...)` -> the source tree that `build_wheel` builds;
-- `check_module_name(name)`, `BuildError`, `CompilerMissingError`.
+- `check_module_name(name)`, `BuildError`, `CompilerMissingError`, `CompileTimeoutError`.
 
 ``python -m aotgraph.cache`` lists and clears the cache (see `aotgraph.toolchain.cache`).
 """
 
 from aotgraph.toolchain.compiler import compile_extension
-from aotgraph.toolchain.errors import BuildError, CompilerMissingError, check_module_name
+from aotgraph.toolchain.errors import BuildError, CompilerMissingError, CompileTimeoutError, check_module_name
 from aotgraph.toolchain.wheel import build_wheel, install_dir, write_package
 
 __all__ = [
     "BuildError",
+    "CompileTimeoutError",
     "CompilerMissingError",
     "build_wheel",
     "check_module_name",

@@ -39,7 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aotgraph.toolchain import cache, probe
-from aotgraph.toolchain.errors import RESERVED_PREFIX, BuildError, check_data_files, check_module_name
+from aotgraph.toolchain.errors import (
+    RESERVED_PREFIX,
+    BuildError,
+    CompileTimeoutError,
+    check_data_files,
+    check_module_name,
+)
 
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 USE_SHARED_UTILITY = True  # set False to put Cython's utility code into every module
@@ -208,8 +214,14 @@ def _compile_c(
 ) -> None:
     start = time.perf_counter()
     proc = probe.start_compile(chain, c_file.name, output, c_file.parent)
-    code, out = probe.finish_compile(proc)
     cmd = subprocess.list2cmdline(probe.compile_command(chain, c_file.name, output))
+    try:
+        code, out = probe.finish_compile(proc)
+    except CompileTimeoutError as err:
+        log.append(f"$ {cmd}\n{err.output.strip()}\n{err}")
+        kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)
+        raise CompileTimeoutError(f"Building the generated module {plan.qualname!r} failed: {err}. The source is "
+                                  f"kept at {kept}", err.output) from None
     log.append(f"$ {cmd}\n{out.strip()}\ncompiler: {time.perf_counter() - start:.2f} s, exit code {code}")
     if code != 0 or not (c_file.parent / output).exists():
         kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)

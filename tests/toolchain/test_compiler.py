@@ -163,6 +163,35 @@ def test_c_compiler_error_names_the_kept_pyx_and_quotes_the_compiler():
     assert kept.read_text() == source and kept.with_suffix(".c").exists()
 
 
+def test_compiler_timeout_is_a_setting_and_its_error_names_it(add_dir, monkeypatch):  # add_dir: utility built
+    from aotgraph.configparser import config
+    from aotgraph.toolchain import CompileTimeoutError
+
+    monkeypatch.setattr(config, "compile_timeout", 0.001)  # no compiler finishes a module in a millisecond
+    source = unique("# test: compiler timeout\ndef twice(x):\n    return 2 * x\n", "timeout")
+    with pytest.raises(CompileTimeoutError) as info:
+        compile_extension("ag_timeout", source)
+    message = str(info.value)
+    assert "did not finish within 0.001 s" in message
+    assert "AOTGRAPH_COMPILE_TIMEOUT" in message and "aotgraph.config.compile_timeout" in message
+    assert Path(message.split("kept at ")[1].split()[0]).read_text() == source
+    monkeypatch.setattr(config, "compile_timeout", 600)
+    assert compile_extension("ag_timeout", source)  # nothing of the stopped build was cached
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_compile_timeout_refuses_a_bad_value_naming_it(monkeypatch, value):
+    from aotgraph.configparser import Config, config
+
+    monkeypatch.setenv("AOTGRAPH_COMPILE_TIMEOUT", value)
+    with pytest.raises(ValueError, match="AOTGRAPH_COMPILE_TIMEOUT"):
+        Config()
+    with pytest.raises(ValueError, match="config.compile_timeout"):
+        config.compile_timeout = value
+    monkeypatch.setenv("AOTGRAPH_COMPILE_TIMEOUT", "42.5")
+    assert Config().compile_timeout == 42.5
+
+
 @pytest.mark.parametrize("how", ["CC", "PATH"])
 def test_missing_compiler_says_what_to_install(monkeypatch, how):
     if how == "CC":
