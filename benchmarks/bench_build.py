@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import logistic_regression as lr  # noqa: E402
 
 import aotgraph as ag  # noqa: E402
-from aotgraph.codegen import loader  # noqa: E402
 from aotgraph.codegen.aot import build  # noqa: E402
+from aotgraph.toolchain import loader  # noqa: E402
 
 
 def timed(fn):
