@@ -179,6 +179,18 @@ def test_compiler_timeout_is_a_setting_and_its_error_names_it(add_dir, monkeypat
     assert compile_extension("ag_timeout", source)  # nothing of the stopped build was cached
 
 
+def test_prebuilt_helpers_keys_ignore_where_numpy_headers_are(monkeypatch):
+    """setup.py builds the helpers in pip's build environment (numpy's headers elsewhere): same keys."""
+    companion = compiler.Companion("_aotgraph_support_test", "# pyx\n", "# pxd\n")
+    plan = compiler._companion_plan(companion, openmp=True, shared="_aotgraph_cyutility_x")
+    monkeypatch.setattr(compiler, "_numpy_include", lambda: "/elsewhere/numpy/_core/include")
+    moved = compiler._companion_plan(companion, openmp=True, shared="_aotgraph_cyutility_x")
+    assert "/elsewhere/numpy" in " ".join(moved.chain.argv) and moved.key == plan.key
+    assert compiler._companion_plan(companion, openmp=False, shared="_aotgraph_cyutility_x").key != plan.key
+    changed = compiler.Companion("_aotgraph_support_test", "# pyx, changed\n", "# pxd\n")
+    assert compiler._companion_plan(changed, openmp=True, shared="_aotgraph_cyutility_x").key != plan.key
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "soon"])
 def test_compile_timeout_refuses_a_bad_value_naming_it(monkeypatch, value):
     from aotgraph.configparser import Config, config
