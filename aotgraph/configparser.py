@@ -17,6 +17,9 @@ class Config:
     reduction loops of at least 65536 elements run on up to this many threads (OpenMP). Assigning it
     applies at once to every module compiled in this process. A module built with ag.build reads
     AOTGRAPH_NUM_THREADS when it is imported; change it there with `mymodule.set_num_threads(n)`.
+
+    compile_timeout (AOTGRAPH_COMPILE_TIMEOUT, seconds, default 600): the C compiler is stopped after this long
+    on one module and the build fails with a BuildError that names this setting.
     """
 
     def __init__(self) -> None:
@@ -24,6 +27,7 @@ class Config:
         self.mode = os.environ.get("AOTGRAPH_MODE", "FAST_RUN")
         self.cache_dir = os.environ.get("AOTGRAPH_CACHE_DIR") or None
         self.num_threads = _env_threads()
+        self.compile_timeout = _env_seconds("AOTGRAPH_COMPILE_TIMEOUT", 600.0)
 
     def watch(self, key: str, callback) -> None:
         """Call `callback(value)` after each assignment to setting `key` (how loaded modules follow num_threads)."""
@@ -38,13 +42,32 @@ class Config:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"config.num_threads must be an integer >= 1, got {value!r}")
             value = int(value)
+        if key == "compile_timeout":
+            value = _positive_seconds(value, "config.compile_timeout")
         object.__setattr__(self, key, value)
         for callback in self.__dict__.get("_watchers", {}).get(key, ()):
             callback(value)
 
     def __repr__(self) -> str:
         return (f"Config(floatX={self.floatX!r}, mode={self.mode!r}, cache_dir={self.cache_dir!r}, "
-                f"num_threads={self.num_threads!r})")
+                f"num_threads={self.num_threads!r}, compile_timeout={self.compile_timeout!r})")
+
+
+def _positive_seconds(value, what: str) -> float:
+    """`value` as a number of seconds > 0, or ValueError naming `what`."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of seconds > 0, got {value!r}") from None
+    if isinstance(value, bool) or not seconds > 0:
+        raise ValueError(f"{what} must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """The environment variable `name` as seconds > 0, `default` when unset; a bad value raises (naming it)."""
+    text = os.environ.get(name, "").strip()
+    return _positive_seconds(text, f"the environment variable {name}") if text else default
 
 
 def _env_threads() -> int:

@@ -34,3 +34,30 @@ def available_modes() -> list[str]:
 def mode(request) -> str:
     """Run a semantics test once per available mode."""
     return request.param
+
+
+MAX_C_MB = 2.0  # a test module larger than this costs gcc minutes: split it (see test_binary_exhaustive)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """List the modules this session built from more than MAX_C_MB of C (from the build logs of its caches)."""
+    import re
+    from pathlib import Path
+
+    roots = [Path(_CACHE)]
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is not None:
+        try:
+            roots.append(factory.getbasetemp())
+        except (OSError, ValueError):
+            pass
+    big = []
+    for root in roots:
+        for log in root.rglob("build.log"):
+            for name, megabytes in re.findall(r"^cython (\S+): [\d.]+ s, ([\d.]+) MB of C", log.read_text(), re.M):
+                if float(megabytes) > MAX_C_MB:
+                    big.append(f"{name}: {megabytes} MB of C ({log.parent})")
+    if big:
+        terminalreporter.section(f"modules over {MAX_C_MB} MB of C (split them)")
+        for line in sorted(set(big)):
+            terminalreporter.write_line(line)

@@ -6,15 +6,18 @@ the same source was built before, in any process), imports it and returns the ke
 In-process modules run on this machine only: they are compiled for its CPU (-march=native), with
 OpenMP and with the C library's vector math functions when available (see aotgraph/toolchain/probe.py). The
 thunk receives the live shared values in `values`, so compiled calls read and update the very
-containers of the in-process shared variables. Constants, profile labels and error descriptions
+containers of the in-process shared variables. The kernel support (templates/kernel_support.pyx.j2, with the C
+front of compiled functions) is an extension of its own, built once per build cache, that every in-process
+module cimports: a module then compiles its kernels only. Constants, profile labels and error descriptions
 go to the kernel object as data: they never change the source, so they never cause a rebuild.
 """
 
 from __future__ import annotations
 
 from aotgraph.codegen.lower import lower
-from aotgraph.codegen.render import render_module
+from aotgraph.codegen.render import render_module, render_support
 from aotgraph.codegen.scalar import vector_math_functions
+from aotgraph.toolchain.compiler import Companion, prebuild_helpers
 from aotgraph.toolchain.loader import build_and_import
 from aotgraph.toolchain.options import BuildOptions
 
@@ -37,5 +40,13 @@ def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph
     """The kernel objects of `specs` (optimized FunctionSpecs, or objects with `graph_inputs` and `results`),
     all from one module built through the cache with `in_process_options()`."""
     kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
-    module = build_and_import(render_module(kernels, runtime=False, title=title), in_process_options())
+    support = Companion(*render_support())
+    source = render_module(kernels, runtime=False, title=title, support_module=support.name)
+    module = build_and_import(source, in_process_options(), companion=support)
     return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
+
+
+def prebuild_support(cache_dir: str) -> list:
+    """Build the kernel support and Cython's utility module into the cache `cache_dir` (setup.py does this
+    into aotgraph/_prebuilt at install time, so that a user's first function compiles its own kernels only)."""
+    return prebuild_helpers(Companion(*render_support()), cache_dir, openmp=in_process_options().openmp)

@@ -8,6 +8,7 @@ string: labels and error descriptions are data handed to the kernel object when 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import textwrap
 from pathlib import Path
@@ -140,9 +141,23 @@ def render_template(name: str, **values) -> str:
     return _environment().get_template(name).render(**values)
 
 
+@functools.lru_cache(maxsize=1)
+def render_support() -> tuple[str, str, str]:
+    """(module name, .pyx, .pxd) of the kernel support as an extension of its own, which in-process kernel
+    modules cimport (built once per build cache instead of compiled again into every module). The name
+    carries a hash of both texts: a module always cimports the support it was generated against."""
+    pyx = render_template("support_module.pyx.j2", version=__version__, split=True)
+    pxd = render_template("kernel_support.pxd.j2", version=__version__)
+    digest = hashlib.sha256(f"{pyx}\0{pxd}".encode()).hexdigest()[:16]
+    return f"_aotgraph_support_{digest}", pyx, pxd
+
+
 def render_module(kernels: list[Kernel], *, runtime: bool, api: str = "", title: str = "",
-                  compile_python: bool = False) -> str:
+                  compile_python: bool = False, support_module: str | None = None) -> str:
     """The whole .pyx: header, kernel support, scalar helpers, kernels, and (if `runtime`) the runtime + `api`.
+
+    support_module: the name of the support extension (`render_support`) to cimport instead of compiling the
+    kernel support into this module (in-process builds; a module built with ag.build stands alone).
 
     The runtime and the API are Python. By default they are embedded as source text run at import
     (compiling them with Cython costs ~10 s of gcc for little speed: they are dict-and-attribute
@@ -173,6 +188,8 @@ def render_module(kernels: list[Kernel], *, runtime: bool, api: str = "", title:
         vector_math_declarations=vector_math_declarations(),
         helpers=[helpers[name] for name in sorted(helpers)],
         kernel_lines=kernel_lines,
+        support_module=support_module,
+        split=False,
     )
 
 

@@ -183,16 +183,28 @@ class Function:
         plain = self._plain and self._profile is None
         self._fast_n = self._n_inputs if plain else -1
         set_c_path = getattr(self, "_set_fast_path", None)  # a compiled kernel's class: see function_class()
-        if set_c_path is not None:  # it also takes calls with state, unless they need defaults or mutable inputs
-            state = None
-            typenums = [dtype.num for dtype, _, _, _ in self._fast_checks]
-            if (self._profile is None and not (self._mutable or self._late_defaults or self._implicit or self._stored)
-                    and max(typenums, default=0) < 256):
-                state = (self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single, bytes(typenums),
-                         bytes(ndim for _, ndim, _, _ in self._fast_checks),
-                         bytes(any_size | 2 * takes_float for _, _, any_size, takes_float in self._fast_checks),
-                         tuple(self._shared), tuple(self._commits), tuple(self._copy_outputs), STATE_LOCK)
-            set_c_path(self._thunk, state)
+        if set_c_path is not None:
+            set_c_path(self._thunk, self._c_front_state())
+
+    def _c_front_state(self):
+        """What the C front of a compiled kernel (`_FastCall` in kernel_support.pyx.j2) needs to take calls
+        itself, in its order; None when every call must come here (a profile, mutable inputs, a dtype that
+        does not fit a byte). It binds keywords and defaults, checks arguments, reads state and commits
+        updates as `_call`, `_bind` and `_run_with_state` do (tests/compile/test_call_paths.py)."""
+        typenums = [dtype.num for dtype, _, _, _ in self._fast_checks]
+        if (self._profile is not None or self._mutable or self._implicit or self._stored
+                or max(typenums, default=0) >= 256):
+            return None
+        late = set(self._late_defaults)
+        return (
+            self._n_inputs, self._n_outputs, self._trust_input, self._unpack_single, bytes(typenums),
+            bytes(ndim for _, ndim, _, _ in self._fast_checks),
+            bytes(any_size | 2 * takes_float for _, _, any_size, takes_float in self._fast_checks),
+            tuple(self._shared), tuple(self._commits), tuple(self._copy_outputs), STATE_LOCK,
+            {name: position for name, position in self._by_name.items() if position is not None},
+            tuple(self._inputs), bytes(i in late for i in range(self._n_inputs)),
+            tuple((i, self._inputs[i].container) for i in self._late_defaults),
+        )
 
     def __call__(self, *args, **kwargs):
         if len(args) == self._fast_n and not kwargs:

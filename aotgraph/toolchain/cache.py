@@ -82,9 +82,16 @@ def cache_root(override: str | os.PathLike | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("aotgraph")).absolute()
 
 
+# Entries built when aotgraph was installed (setup.py: the kernel support and Cython's utility module, which
+# every in-process module needs), read after the cache itself: a new cache starts with them.
+PREBUILT_ROOT = Path(__file__).resolve().parent.parent / "_prebuilt"
+
+
 def _read_roots(override: str | os.PathLike | None) -> list[Path]:
     root = cache_root(override)
-    return [root, _fallbacks[root]] if root in _fallbacks else [root]
+    roots = [root, _fallbacks[root]] if root in _fallbacks else [root]
+    use_prebuilt = PREBUILT_ROOT.is_dir() and not os.environ.get("AOTGRAPH_IGNORE_PREBUILT")  # for measurements
+    return roots + [PREBUILT_ROOT] if use_prebuilt and root != PREBUILT_ROOT else roots
 
 
 def writable_root(override: str | os.PathLike | None = None) -> Path:

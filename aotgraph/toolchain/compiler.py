@@ -40,7 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aotgraph.toolchain import cache, probe
-from aotgraph.toolchain.errors import RESERVED_PREFIX, BuildError, check_data_files, check_module_name
+from aotgraph.toolchain.errors import (
+    RESERVED_PREFIX,
+    BuildError,
+    CompileTimeoutError,
+    check_data_files,
+    check_module_name,
+)
 from aotgraph.toolchain.options import BuildOptions
 
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
@@ -49,6 +55,17 @@ _TAIL_LINES = 40
 _cython_lock = threading.Lock()  # Cython's compiler keeps global state: one compilation at a time
 log = logging.getLogger(__name__)  # a child of the "aotgraph" logger: one INFO line per module compiled
 _cold = [True]  # no module compiled by this process yet: say once why the first one is slow
+
+
+@dataclass(frozen=True)
+class Companion:
+    """An extension that generated modules cimport (aotgraph's kernel support): built once per cache, its
+    `.pxd` written beside each module's `.pyx` (where Cython finds it) and its extension beside each built
+    module's (imported first, see loader.import_from). `name` should change whenever `pyx` or `pxd` does."""
+
+    name: str
+    pyx: str
+    pxd: str
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,8 @@ class ModulePlan:
     key: str
     options: BuildOptions = BuildOptions()
     annotate: bool = False  # keep Cython's HTML annotation (<basename>.html) in the entry
+    beside: tuple[tuple[str, str], ...] = ()  # (file name, text) written beside the .pyx: the .pxd it cimports
+    companion: ModulePlan | None = None  # the build of the module it cimports
 
     @property
     def basename(self) -> str:
@@ -75,13 +94,15 @@ def compile_extension(
     options: BuildOptions = BuildOptions(),
     *,
     cache_dir: str | None = None,
+    companion: Companion | None = None,
 ) -> str:
     """Build `pyx_source` as the top-level extension module `module_name`; return its directory.
 
     Put the directory on ``sys.path`` and ``import module_name``. The data files are written beside
     the module. `options` (see BuildOptions): compiled for this machine's CPU, with OpenMP if the compiler
     supports it (else a warning), calling vector variants of exp, log, ... if the C library has them. `cache_dir`
-    overrides the configured cache directory. A second call with the same arguments is a cache hit
+    overrides the configured cache directory. `companion`: an extension that `pyx_source` cimports, built
+    (once per cache) with it and put beside it. A second call with the same arguments is a cache hit
     that compiles nothing (``aotgraph.toolchain.cache.stats.hits`` counts them).
 
     Raises ValueError for a bad module or data file name, CompilerMissingError without a C
@@ -90,7 +111,7 @@ def compile_extension(
     check_module_name(module_name)
     data = check_data_files(data_files)
     builds_before = cache.stats.builds
-    plan = plan_module(module_name, pyx_source, options, shared=shared_utility_name())
+    plan = plan_module(module_name, pyx_source, options, shared=shared_utility_name(), companion=companion)
     bundle_key = cache.make_key("aotgraph-bundle-v1", plan.key, *_data_key_parts(data)) if data else None
     found = cache.lookup(bundle_key or plan.key, cache_dir)
     if found is None:
@@ -105,11 +126,15 @@ def compile_extension(
 
 
 def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: str | None,
-                annotate: bool = False) -> ModulePlan:
+                annotate: bool = False, companion: Companion | None = None) -> ModulePlan:
     """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools).
 
     `annotate` also keeps Cython's HTML annotation (which lines call into Python) beside the module."""
     chain = probe.toolchain(options, include_dirs=(_numpy_include(),))
+    beside, companion_plan = (), None
+    if companion is not None:
+        beside = ((companion.name + ".pxd", companion.pxd),)
+        companion_plan = _companion_plan(companion, openmp=options.openmp, shared=shared)
     key = cache.make_key(
         "aotgraph-module-v1",
         qualname,
@@ -119,29 +144,75 @@ def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: st
         _cpu_id() if options.native else "",
         *_versions(),
         *(["annotate"] if annotate else []),
+        *(part for item in beside for part in item),
+        companion_plan.key if companion_plan else "",
     )
-    return ModulePlan(qualname, source, chain, shared, key, options, annotate)
+    return ModulePlan(qualname, source, chain, shared, key, options, annotate, beside, companion_plan)
+
+
+def _companion_plan(companion: Companion, *, openmp: bool, shared: str | None) -> ModulePlan:
+    """The companion's build: portable flags (it holds no hot loops: those are in the kernel modules)."""
+    chain = probe.toolchain(BuildOptions(openmp=openmp), include_dirs=(_numpy_include(),))
+    beside = ((companion.name + ".pxd", companion.pxd),)
+    key = cache.make_key("aotgraph-companion-v1", companion.name, companion.pyx, companion.pxd, shared or "",
+                         _portable_description(chain), *_versions())
+    return ModulePlan(companion.name, companion.pyx, chain, shared, key, BuildOptions(openmp=openmp), beside=beside)
+
+
+def _portable_description(chain: probe.Toolchain) -> str:
+    """`chain.describe()` without where numpy's headers are (their version is part of every key): the same
+    for the build environment of `pip install` (setup.py prebuilds the helpers) and the installed aotgraph."""
+    return chain.describe().replace(_numpy_include(), "<numpy headers>")
+
+
+def prebuild_helpers(companion: Companion, cache_dir: str, *, openmp: bool = True) -> list[Path]:
+    """Build the helpers every in-process module needs (the companion, Cython's shared utility module) into
+    the cache `cache_dir`: what setup.py puts into aotgraph/_prebuilt at install time. Returns the entries."""
+    shared = shared_utility_name()
+    entries = [_companion_entry(_companion_plan(companion, openmp=openmp, shared=shared), cache_dir,
+                                threading.Event())]
+    if shared:
+        entries.append(_shared_entry(shared, cache_dir, threading.Event()))
+    return entries
 
 
 def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
     """The cache entry holding the built module of `plan` (built now if missing or invalid)."""
 
     def build(staging: Path) -> None:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The shared module, if not cached yet, is generated first (Cython runs one job at a
-            # time) and then compiles in parallel with the module.
-            generated = threading.Event()
-            shared = pool.submit(_shared_entry, plan.shared, cache_dir, generated) if plan.shared else None
-            if shared is not None:
-                generated.wait()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            # The shared module and the companion, if not cached yet, are generated first (Cython runs one job
+            # at a time) and then compile in parallel with the module.
+            helpers = []
+            if plan.shared:
+                helpers.append((plan.shared, _start(pool, _shared_entry, plan.shared, cache_dir)))
+            if plan.companion:
+                helpers.append((plan.companion.qualname, _start(pool, _companion_entry, plan.companion, cache_dir)))
             _build_module(plan, staging, cache_dir)
-            if shared is not None:
-                name = plan.shared + EXT_SUFFIX
-                cache.link_or_copy(shared.result() / name, staging / name)
+            for name, future in helpers:
+                cache.link_or_copy(future.result() / (name + EXT_SUFFIX), staging / (name + EXT_SUFFIX))
 
     probe.check_compiler(plan.chain)  # before anything else, for the clearest message
     entry, _ = cache.get_or_build(plan.key, build, {"kind": "module", "module": plan.qualname}, cache_dir)
     return entry
+
+
+def _start(pool: ThreadPoolExecutor, entry, what, cache_dir: str | None):
+    """Submit `entry(what, cache_dir, generated)` and return its future once Cython is done with it."""
+    generated = threading.Event()
+    future = pool.submit(entry, what, cache_dir, generated)
+    generated.wait()
+    return future
+
+
+def _companion_entry(plan: ModulePlan, cache_dir: str | None, generated: threading.Event) -> Path:
+    """The cache entry of a companion module; sets `generated` once Cython is done with it (at once if cached)."""
+    try:
+        entry, _ = cache.get_or_build(plan.key, lambda staging: _build_module(plan, staging, cache_dir, generated),
+                                      {"kind": "companion", "module": plan.qualname}, cache_dir)
+        return entry
+    finally:
+        generated.set()
 
 
 def shared_utility_name() -> str | None:
@@ -158,7 +229,8 @@ def shared_utility_name() -> str | None:
 # building
 
 
-def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> None:
+def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None,
+                  generated: threading.Event | None = None) -> None:
     pyx = staging / f"{plan.basename}.pyx"
     pyx.write_text(plan.source)
     if _cold[0]:
@@ -166,9 +238,13 @@ def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None) -> Non
         log.info("aotgraph: compiling %s with Cython and %s; a first build takes a few seconds more (Cython "
                  "loads), and every module is cached in %s, so the same source never compiles twice",
                  plan.qualname, plan.chain.argv[0], cache.cache_root(cache_dir))
+    for name, text in plan.beside:
+        (staging / name).write_text(text)
     lines = []
     start = time.perf_counter()
     c_file = _cythonize(pyx, plan, cache_dir, lines)
+    if generated is not None:
+        generated.set()
     cythonized = time.perf_counter()
     chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain), plan.options.vector_functions)
     _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, lines)
@@ -206,7 +282,9 @@ def _cythonize(pyx: Path, plan: ModulePlan, cache_dir: str | None, log: list[str
     listing = pyx.with_suffix(".lis")
     messages = (listing.read_text(errors="replace") if listing.exists() else "") + crash
     listing.unlink(missing_ok=True)
-    log.append(f"cython {plan.qualname}: {time.perf_counter() - start:.2f} s\n{messages.strip()}")
+    megabytes = c_file.stat().st_size / 1e6 if c_file.exists() else 0.0
+    seconds = time.perf_counter() - start
+    log.append(f"cython {plan.qualname}: {seconds:.2f} s, {megabytes:.2f} MB of C\n{messages.strip()}")
     if errors or not c_file.exists():
         kept = _keep_failed(pyx, plan, cache_dir, log)
         messages = messages.replace(str(pyx.parent), str(kept.parent))  # the build directory is gone
@@ -222,8 +300,14 @@ def _compile_c(
 ) -> None:
     start = time.perf_counter()
     proc = probe.start_compile(chain, c_file.name, output, c_file.parent)
-    code, out = probe.finish_compile(proc)
     cmd = subprocess.list2cmdline(probe.compile_command(chain, c_file.name, output))
+    try:
+        code, out = probe.finish_compile(proc)
+    except CompileTimeoutError as err:
+        log.append(f"$ {cmd}\n{err.output.strip()}\n{err}")
+        kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)
+        raise CompileTimeoutError(f"Building the generated module {plan.qualname!r} failed: {err}. The source is "
+                                  f"kept at {kept}", err.output) from None
     log.append(f"$ {cmd}\n{out.strip()}\ncompiler: {time.perf_counter() - start:.2f} s, exit code {code}")
     if code != 0 or not (c_file.parent / output).exists():
         kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)
@@ -259,7 +343,7 @@ def _shared_entry(qualname: str, cache_dir: str | None, generated: threading.Eve
 
 def _shared_entry_inner(qualname: str, cache_dir: str | None, generated: threading.Event) -> Path:
     chain = probe.toolchain(include_dirs=(_numpy_include(),))
-    key = cache.make_key("aotgraph-cyutility-v1", qualname, chain.describe(), *_versions())
+    key = cache.make_key("aotgraph-cyutility-v1", qualname, _portable_description(chain), *_versions())
 
     def build(staging: Path) -> None:
         from Cython.Build.SharedModule import generate_shared_module

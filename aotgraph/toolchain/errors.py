@@ -24,6 +24,14 @@ class BuildError(Exception):
     """Cython or the C compiler failed; the message names the kept source and ends with the tool's output."""
 
 
+class CompileTimeoutError(BuildError):
+    """The C compiler ran longer than `aotgraph.config.compile_timeout` (AOTGRAPH_COMPILE_TIMEOUT)."""
+
+    def __init__(self, message: str, output: str = ""):
+        super().__init__(message)
+        self.output = output  # what the compiler printed before it was stopped
+
+
 class CompilerMissingError(BuildError):
     """No working C compiler was found (FAST_COMPILE mode needs none)."""
 

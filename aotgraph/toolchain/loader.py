@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from aotgraph.configparser import config
-from aotgraph.toolchain.compiler import EXT_SUFFIX, compile_extension
+from aotgraph.toolchain.compiler import EXT_SUFFIX, Companion, compile_extension
 from aotgraph.toolchain.options import BuildOptions
 
 _loaded: dict[str, ModuleType] = {}
@@ -30,8 +30,11 @@ def module_name_for(source: str) -> str:
     return "aotgraph_k_" + hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
-def build_and_import(source: str, options: BuildOptions = BuildOptions()) -> ModuleType:
+def build_and_import(source: str, options: BuildOptions = BuildOptions(), *,
+                     companion: Companion | None = None) -> ModuleType:
     """The module compiled from `source` (a cache hit when it was built before), imported once per process.
+
+    companion: an extension that `source` cimports (built once per cache, imported before the module).
 
     Its loops use `aotgraph.config.num_threads` threads (and follow later assignments to it).
     """
@@ -41,7 +44,7 @@ def build_and_import(source: str, options: BuildOptions = BuildOptions()) -> Mod
         return module
     with _lock:
         if name not in _loaded:
-            directory = Path(compile_extension(name, source, {}, options))
+            directory = Path(compile_extension(name, source, {}, options, companion=companion))
             module = import_from(directory, name)
             if hasattr(module, "_set_num_threads"):
                 module._set_num_threads(config.num_threads)
@@ -63,13 +66,15 @@ config.watch("num_threads", set_num_threads)
 def import_from(directory: Path, name: str) -> ModuleType:
     """Import extension `name` from `directory` without putting `directory` on sys.path.
 
-    Cython's shared utility module, when the build put one beside it, is imported first under its
-    own name, which is where the extension looks for it.
+    Cython's shared utility module and the companion the module cimports, when the build put them beside it,
+    are imported first (in that order: the companion uses the utility module) under their own names, which
+    is where the extension looks for them.
     """
-    for path in sorted(directory.glob(f"_aotgraph_cyutility_*{EXT_SUFFIX}")):
-        utility = path.name[: -len(EXT_SUFFIX)]
-        if utility not in sys.modules:
-            _exec(utility, path)
+    for pattern in ("_aotgraph_cyutility_*", "_aotgraph_support_*"):
+        for path in sorted(directory.glob(pattern + EXT_SUFFIX)):
+            helper = path.name[: -len(EXT_SUFFIX)]
+            if helper not in sys.modules:
+                _exec(helper, path)
     return _exec(name, directory / f"{name}{EXT_SUFFIX}")
 
 

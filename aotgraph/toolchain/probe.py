@@ -21,8 +21,9 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from aotgraph.configparser import config
 from aotgraph.diagnostics import warn_user
-from aotgraph.toolchain.errors import BuildError, CompilerMissingError
+from aotgraph.toolchain.errors import BuildError, CompilerMissingError, CompileTimeoutError
 from aotgraph.toolchain.options import BuildOptions
 
 # Portable: the same binary runs on any CPU of this architecture. -O2 with -O3's vectorizer: our loops ran
@@ -37,7 +38,6 @@ VECTOR_MATH_LDFLAGS = ("-lm",)
 # -ffp-contract=off: never fuse a*b+c into one FMA instruction (-march=native has them), which would round
 # differently from numpy's separate multiply and add
 _BASE_FLAGS = ("-fwrapv", "-ffp-contract=off", "-DNDEBUG", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION")
-COMPILE_TIMEOUT = 600.0
 
 _NO_COMPILER_HELP = (
     "aotgraph compiles graphs to C and needs a C compiler for that. Install one (Debian/Ubuntu: "
@@ -198,13 +198,21 @@ def start_compile(chain: Toolchain, c_file: str, output: str, cwd: Path) -> subp
 
 
 def finish_compile(proc: subprocess.Popen) -> tuple[int, str]:
-    """Wait for a compile started by `start_compile`: (return code, its output)."""
+    """Wait for a compile started by `start_compile`: (return code, its output).
+
+    Raises CompileTimeoutError (naming the setting) when it runs longer than `config.compile_timeout` seconds.
+    """
+    timeout = config.compile_timeout
     try:
-        output, _ = proc.communicate(timeout=COMPILE_TIMEOUT)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         output, _ = proc.communicate()
-        output += f"\n[aotgraph: compiler killed after {COMPILE_TIMEOUT:.0f} s]".encode()
+        raise CompileTimeoutError(
+            f"the C compiler did not finish within {timeout:g} s and was stopped; allow it longer with the "
+            f"environment variable AOTGRAPH_COMPILE_TIMEOUT or aotgraph.config.compile_timeout (seconds)",
+            output.decode(errors="replace"),
+        ) from None
     return proc.returncode, output.decode(errors="replace")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,33 @@ def test_shared_state_is_live():
     w.set_value(np.full(3, 5.0))
     assert acc(np.ones(3)).tolist() == [5, 5, 5]  # and it reads set_value's value
     assert peek().tolist() == [12, 12, 12]  # another function over the same shared variable
+
+
+def test_in_process_modules_cimport_one_support_extension():
+    """The kernel support and the C front are one extension (built once per cache or at install) that every
+    in-process module cimports and finds beside itself; a module built with ag.build stands alone."""
+    import sys
+
+    from aotgraph.codegen.render import render_module, render_support
+    from aotgraph.toolchain import loader
+    from aotgraph.toolchain.compiler import EXT_SUFFIX
+
+    w = ag.shared(np.zeros(3), name="w")
+    x = at.dvector("x")
+    acc = ag.function([x], w * x, updates=[(w, w + x)], mode="FAST_RUN")  # the graphs of test_shared_state_is_live
+    peek = ag.function([], w * 2, mode="FAST_RUN")
+    name, pyx, pxd = render_support()
+    support = sys.modules[name]
+    assert type(acc) is type(peek) and type(acc).__mro__[1] is support._FastCall
+    assert type(acc._thunk.__self__) is support._Kernel
+    modules = [m for m in loader._loaded.values() if m.__name__.startswith("aotgraph_k_")]
+    assert len(modules) >= 2
+    for module in modules:
+        assert not hasattr(module, "_FastCall") and module._get_num_threads is support._get_num_threads
+        assert (Path(module.__file__).parent / (name + EXT_SUFFIX)).exists()
+    assert f"from {name} cimport" not in render_module([], runtime=True)
+    assert "cdef class _FastCall" in render_module([], runtime=True) and "cdef class _FastCall" in pyx
+    assert "cdef class _Kernel:" in pxd
 
 
 def test_same_graph_again_is_a_cache_hit():

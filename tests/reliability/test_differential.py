@@ -34,7 +34,8 @@ import aotgraph as ag
 import aotgraph.tensor as at
 
 GRAPHS = 200
-MODULES = 2
+MODULES = 8  # ~3 MB of C each, ~1 MB of it the module's fixed part (2 modules were 7.9 MB each); two at a time
+WORKERS = 2
 SEEDS = (0, 1)
 
 
@@ -64,7 +65,7 @@ def graphs(tmp_path_factory):
     names = list(references)
     chunks = [names[k::MODULES] for k in range(MODULES)]
     out = tmp_path_factory.mktemp("differential")
-    with ProcessPoolExecutor(max_workers=MODULES, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
         jobs = [pool.submit(build_module, {n: by_name[n] for n in chunk}, f"reldiff{k}", str(out))
                 for k, chunk in enumerate(chunks)]
         for job in jobs:

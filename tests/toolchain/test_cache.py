@@ -57,6 +57,26 @@ def test_entry_layout_and_manifest(tmp_path):
     assert not list(entry.parent.glob("*.tmp-*"))
 
 
+def test_prebuilt_entries_are_read_after_the_cache_and_can_be_ignored(tmp_path, monkeypatch):
+    """What setup.py prebuilds (aotgraph/_prebuilt) serves a new, empty cache; the cache's own entries win."""
+    prebuilt, empty = tmp_path / "prebuilt", tmp_path / "cache"
+    monkeypatch.setattr(cache, "PREBUILT_ROOT", prebuilt)
+    monkeypatch.delenv("AOTGRAPH_IGNORE_PREBUILT", raising=False)
+    build, calls = fake_build()
+    key = cache.make_key("prebuilt")
+    entry, _ = cache.get_or_build(key, build, {"kind": "companion", "module": "mod"}, prebuilt)
+    assert cache.lookup(key, empty) == entry
+    assert cache.get_or_build(key, build, {}, empty) == (entry, True) and len(calls) == 1
+    monkeypatch.setenv("AOTGRAPH_IGNORE_PREBUILT", "1")
+    assert cache.lookup(key, empty) is None
+    own, hit = cache.get_or_build(key, build, {}, empty)
+    assert not hit and own.parent.parent == empty and len(calls) == 2
+    monkeypatch.delenv("AOTGRAPH_IGNORE_PREBUILT")
+    assert cache.lookup(key, empty) == own
+    (entry / "mod.cpython-311-x86_64-linux-gnu.so").write_bytes(b"damaged")
+    assert cache.lookup(key, tmp_path / "another") is None  # a damaged prebuilt entry is never used
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "no-manifest", "missing-file"])
 def test_damaged_entries_are_rebuilt(tmp_path, damage):
     build, calls = fake_build()

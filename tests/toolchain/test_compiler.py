@@ -164,6 +164,47 @@ def test_c_compiler_error_names_the_kept_pyx_and_quotes_the_compiler():
     assert kept.read_text() == source and kept.with_suffix(".c").exists()
 
 
+def test_compiler_timeout_is_a_setting_and_its_error_names_it(add_dir, monkeypatch):  # add_dir: utility built
+    from aotgraph.configparser import config
+    from aotgraph.toolchain import CompileTimeoutError
+
+    monkeypatch.setattr(config, "compile_timeout", 0.001)  # no compiler finishes a module in a millisecond
+    source = unique("# test: compiler timeout\ndef twice(x):\n    return 2 * x\n", "timeout")
+    with pytest.raises(CompileTimeoutError) as info:
+        compile_extension("ag_timeout", source)
+    message = str(info.value)
+    assert "did not finish within 0.001 s" in message
+    assert "AOTGRAPH_COMPILE_TIMEOUT" in message and "aotgraph.config.compile_timeout" in message
+    assert Path(message.split("kept at ")[1].split()[0]).read_text() == source
+    monkeypatch.setattr(config, "compile_timeout", 600)
+    assert compile_extension("ag_timeout", source)  # nothing of the stopped build was cached
+
+
+def test_prebuilt_helpers_keys_ignore_where_numpy_headers_are(monkeypatch):
+    """setup.py builds the helpers in pip's build environment (numpy's headers elsewhere): same keys."""
+    companion = compiler.Companion("_aotgraph_support_test", "# pyx\n", "# pxd\n")
+    plan = compiler._companion_plan(companion, openmp=True, shared="_aotgraph_cyutility_x")
+    monkeypatch.setattr(compiler, "_numpy_include", lambda: "/elsewhere/numpy/_core/include")
+    moved = compiler._companion_plan(companion, openmp=True, shared="_aotgraph_cyutility_x")
+    assert "/elsewhere/numpy" in " ".join(moved.chain.argv) and moved.key == plan.key
+    assert compiler._companion_plan(companion, openmp=False, shared="_aotgraph_cyutility_x").key != plan.key
+    changed = compiler.Companion("_aotgraph_support_test", "# pyx, changed\n", "# pxd\n")
+    assert compiler._companion_plan(changed, openmp=True, shared="_aotgraph_cyutility_x").key != plan.key
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_compile_timeout_refuses_a_bad_value_naming_it(monkeypatch, value):
+    from aotgraph.configparser import Config, config
+
+    monkeypatch.setenv("AOTGRAPH_COMPILE_TIMEOUT", value)
+    with pytest.raises(ValueError, match="AOTGRAPH_COMPILE_TIMEOUT"):
+        Config()
+    with pytest.raises(ValueError, match="config.compile_timeout"):
+        config.compile_timeout = value
+    monkeypatch.setenv("AOTGRAPH_COMPILE_TIMEOUT", "42.5")
+    assert Config().compile_timeout == 42.5
+
+
 @pytest.mark.parametrize("how", ["CC", "PATH"])
 def test_missing_compiler_says_what_to_install(monkeypatch, how):
     if how == "CC":
