@@ -249,7 +249,7 @@ cdef tuple _rng_uniforms(cnp.ndarray state, tuple shape, bint f64):
     cdef cnp.npy_int64 full = n // per_group
     cdef cnp.npy_int64 rest = n - full * per_group
     cdef cnp.npy_int64 words = n * (2 if f64 else 1)
-    cdef int nt = _ag_threads
+    cdef int nt = _num_threads()
     cdef cnp.ndarray out = cnp.PyArray_EMPTY(nd, dims, cnp.NPY_FLOAT64 if f64 else cnp.NPY_FLOAT32, 0)
     cdef cnp.ndarray new_state = cnp.PyArray_EMPTY(1, &two, cnp.NPY_UINT64, 0)
     cdef char* data = <char*>cnp.PyArray_DATA(out)

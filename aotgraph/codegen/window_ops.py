@@ -37,9 +37,10 @@ _THREADS = '''
 cdef int _win_threads(Py_ssize_t images, Py_ssize_t work) noexcept:
     """Threads for a loop over `images` touching `work` elements: the module's number (set_num_threads) from
     _PAR_MIN elements on, never more than one per image."""
-    if work < _PAR_MIN or _ag_threads < 2:
+    cdef int threads = _num_threads()
+    if work < _PAR_MIN or threads < 2:
         return 1
-    return <int>images if images < _ag_threads else _ag_threads
+    return <int>images if images < threads else threads
 '''
 
 _CV_LOOPS = '''
