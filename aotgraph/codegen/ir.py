@@ -149,7 +149,7 @@ class ScalarScanStep:
 
     Each step loads element i of every sequence into `seq_vars[k]`; the states live in C scalars
     (`window_vars[j]`: the `span` latest states of recurrent output j, oldest first); `nonseq_vars[k]` are
-    loaded once. `stmts` (target, C expression) compute the step; `results` name the inner outputs (the new
+    loaded once. `stmts` (symbolic, like a loop's) compute the step; `results` name the inner outputs (the new
     state of each recurrent output, each non-recurrent output, then the until condition). `decls`: (name,
     dtype) of every scalar. The other fields are the scan op's (aotgraph/scan_module/op.py).
     """
@@ -165,8 +165,8 @@ class ScalarScanStep:
     window_vars: list[list[str]]
     nonseq_vars: list[str]
     decls: list[tuple[str, str]]
-    stmts: list[tuple[str, str]]
-    results: list[str]
+    stmts: list[ScalarStmt]
+    results: list[Operand]
     helpers: dict = field(default_factory=dict)
 
 

@@ -35,7 +35,7 @@ from aotgraph.codegen.ir import (
     ScanStep,
     Step,
 )
-from aotgraph.codegen.scalar import render_scalar, scalar_rules
+from aotgraph.codegen.scalar import scalar_rules, sets_error_flag
 from aotgraph.codegen.scanloop import SCAN_HELPERS
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
@@ -235,8 +235,7 @@ class _Lowering:
             window_vars.append(window)
             position += len(taps)
         nonseq_vars = [declare(v, f"q{k}") for k, v in enumerate(inner_inputs[n_seqs + n_states:])]
-        stmts: list[tuple[str, str]] = []
-        helpers: dict[str, str] = {}
+        stmts: list[ScalarStmt] = []
         for node_ in nodes:
             program = node_.op.expr if node_.op.name in ("fused", "fused_inplace") else _one_statement(node_)
             types = stmt_types(program, [v.type for v in node_.inputs])
@@ -246,14 +245,13 @@ class _Lowering:
                 if refs[f"i{k}"] is None:
                     return None
             for j, (scalar_op, args) in enumerate(program.stmts):
-                ctx = render_scalar(scalar_op, rule_of(scalar_op).elemwise.fn, [refs[a] for a in args],
-                                    [types[a].dtype for a in args], types[f"t{j}"].dtype)
-                if ctx.uses_err:
-                    return None
-                helpers.update(ctx.helpers)
                 target = f"t{len(stmts)}"
-                decls.append((target, types[f"t{j}"].dtype))
-                stmts.append((target, ctx.expr))
+                stmt = ScalarStmt(target, types[f"t{j}"].dtype, scalar_op, tuple(refs[a] for a in args),
+                                  tuple(types[a].dtype for a in args))
+                if sets_error_flag(stmt):  # the C loop has no error flag to raise from
+                    return None
+                decls.append((target, stmt.dtype))
+                stmts.append(stmt)
                 refs[f"t{j}"] = target
             for out, ref in zip(node_.outputs, program.outputs):
                 names[id(out)] = refs[ref]
@@ -263,7 +261,7 @@ class _Lowering:
         ins = [self.buffer(v) for v in node.inputs]
         outs = [self.new_buffer(v) for v in node.outputs]
         return ScalarScanStep(ins, outs, n_seqs, op.taps, op.last_only, op.n_nit, op.until, seq_vars, window_vars,
-                              nonseq_vars, decls, stmts, results, {**helpers, **SCAN_HELPERS})
+                              nonseq_vars, decls, stmts, results, dict(SCAN_HELPERS))
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""

@@ -38,7 +38,7 @@ RENDERERS = {
     ReduceStep: render_reduce,
     CallStep: lambda fname, body, helpers: render_call(fname, body),
     ScanStep: lambda fname, body, helpers: render_scan(fname, body),
-    ScalarScanStep: lambda fname, body, helpers: render_scalar_scan(fname, body),
+    ScalarScanStep: render_scalar_scan,
 }
 
 

@@ -249,6 +249,13 @@ def _by_kind(helper_prefix: str):
     return rule
 
 
+def sets_error_flag(stmt) -> bool:
+    """Whether the loop code of `stmt` (a ScalarStmt) sets the loop's `err` flag: an integer power (`_pow`
+    below), whose negative exponent must raise after the loop."""
+    types = loop_dtypes(stmt.op, RULES[stmt.op.name].elemwise.fn, list(stmt.arg_dtypes), stmt.dtype)
+    return stmt.op.name == "pow" and kind(types[0]) != "f"
+
+
 def _pow(c):
     if c.operand_kind == "f":
         return _call_c_function(c)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aotgraph.codegen.dtypes import CTYPE
 from aotgraph.codegen.ir import ScalarScanStep, ScanStep
-from aotgraph.codegen.loops import indent, tuple_literal, unique_names
+from aotgraph.codegen.loops import emit_statement, indent, operand_text, tuple_literal, unique_names
 
 SCAN_HELPERS = {
     "_scan_length": '''
@@ -145,15 +145,16 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
     return lines + indent(code)
 
 
-def render_scalar_scan(fname: str, body: ScalarScanStep) -> list[str]:
+def render_scalar_scan(fname: str, body: ScalarScanStep, helpers: dict[str, str]) -> list[str]:
     """`cdef <ret> fname(<ins>, tuple where)`: the scan as one C loop over scalars, the GIL released."""
     names = [b.name for b in body.ins]
     n_rec = len(body.taps)
     seqs = body.ins[1:1 + body.n_seqs]
     inits = body.ins[1 + body.n_seqs:1 + body.n_seqs + n_rec]
     nonseqs = body.ins[1 + body.n_seqs + n_rec:]
-    stored = [(f"r{j}", body.outs[j], body.results[j]) for j in range(n_rec) if not body.last_only[j]]
-    stored += [(f"m{k}", body.outs[n_rec + k], body.results[n_rec + k]) for k in range(body.n_nit)]
+    step_results = [operand_text(r) for r in body.results]
+    stored = [(f"r{j}", body.outs[j], step_results[j]) for j in range(n_rec) if not body.last_only[j]]
+    stored += [(f"m{k}", body.outs[n_rec + k], step_results[n_rec + k]) for k in range(body.n_nit)]
     params = ", ".join(f"cnp.ndarray {name}" for name in unique_names(body.ins))
     ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
     code = ["cdef Py_ssize_t n, i, done"]
@@ -175,14 +176,17 @@ def render_scalar_scan(fname: str, body: ScalarScanStep) -> list[str]:
         code += [f"{array} = np.empty(n, {out.dtype!r})", f"{array}p = cnp.PyArray_BYTES({array})"]
     loop = [f"{var} = (<{CTYPE[b.dtype]}*>(sp{k} + i * ss{k}))[0]" for k, (var, b) in
             enumerate(zip(body.seq_vars, seqs))]
-    loop += [f"{target} = {expr}" for target, expr in body.stmts]
-    loop += [f"new{j} = {body.results[j]}" for j in range(n_rec)]  # every new state before any window moves
+    for stmt in body.stmts:
+        ctx = emit_statement(stmt)
+        helpers.update(ctx.helpers)
+        loop.append(f"{stmt.target} = {ctx.expr}")
+    loop += [f"new{j} = {step_results[j]}" for j in range(n_rec)]  # every new state before any window moves
     for array, out, result in stored:
         loop.append(f"(<{CTYPE[out.dtype]}*>{array}p)[i] = {result}")
     for j, window in enumerate(body.window_vars):
         loop += [f"{window[p]} = {window[p + 1]}" for p in range(len(window) - 1)] + [f"{window[-1]} = new{j}"]
     if body.until:
-        loop += [f"if {body.results[-1]}:", "    done = i + 1", "    break"]
+        loop += [f"if {step_results[-1]}:", "    done = i + 1", "    break"]
     code += ["done = n", "with nogil:", "    for i in range(n):"] + indent(loop, 2)
     results = []
     stored_names = iter(array for array, _, _ in stored)
