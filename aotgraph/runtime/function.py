@@ -147,7 +147,8 @@ class Function:
         Raises TypeError for a function without one (mode='FAST_COMPILE' runs numpy directly).
         """
         kernel = getattr(self._thunk, "__self__", self._thunk)
-        module = _sys.modules.get(getattr(type(kernel), "__module__", ""), None)
+        # a compiled kernel names the module of its runner (its class may live in the shared kernel support)
+        module = _sys.modules.get(getattr(kernel, "module", None) or getattr(type(kernel), "__module__", ""), None)
         path = getattr(module, "__file__", None)
         if not path or path.endswith((".py", ".pyc")):
             raise TypeError(f"function {self.name!r} runs no generated code (compile it with mode='FAST_RUN')")

@@ -74,6 +74,7 @@ def _examples():
     x, m = at.dvector("x"), at.dmatrix("m")
     t = at.tensor("float64", (None, 1), name="t")
     x34 = at.tensor("float64", (3, 4), name="x34")
+    from aotgraph.tensor import grad_markers
     from aotgraph.tensor.math import _cast
 
     return {
@@ -87,6 +88,8 @@ def _examples():
         "log_softmax": at.log(at.softmax(m)), "log_1_plus_exp": at.log(1 + at.exp(x)),
         "log1p_exp": at.log1p(at.exp(x)), "log_1_plus": at.log(x + 1), "log_1_minus": at.log(1 - x),
         "exp_minus_1": at.exp(x) - 1, "exp_plus_minus_1": at.exp(x) + (-1),
+        "drop_zero_grad": grad_markers.zero_grad(x), "drop_disconnected_grad": grad_markers.disconnected_grad(x),
+        "drop_grad_clip": grad_markers.grad_clip(x, -1, 1), "drop_grad_scale": grad_markers.grad_scale(x, 2),
     }
 
 
