@@ -14,6 +14,8 @@ from aotgraph.gradient import DisconnectedInputError, GradientError, Lop, Rop, h
 from aotgraph.graph.basic import Op, toposort
 from aotgraph.graph.rules import RULES, OpRule, register
 from aotgraph.tensor.basic import apply
+from aotgraph.tensor.nnet import conv2d
+from aotgraph.tensor.signal.pool import pool_2d
 
 
 def rand(*shape, low=-1.0, high=1.0, seed=0):
@@ -159,6 +161,19 @@ CASES = [(spec.name, getattr(at, spec.name), spec.grad_point()) for spec in SPEC
     ("gradient_of_gradient", lambda a: ag.grad((at.sin(a) * a).sum(), a), [rand(3, 4)]),
     ("softmax_cross_entropy", lambda z, y: -(y * at.log_softmax(z)).sum(axis=1).mean(),
      [rand(5, 3), np.eye(3)[[0, 2, 1, 1, 0]]]),
+]
+
+# convolution and pooling (tests/tensor/test_conv.py and test_pool.py check them in depth): the forward ops, and the
+# gradient ops as functions of their own (their second derivatives run through test_verify_grad_second_order)
+CASES += [
+    ("conv2d_full", lambda x, w: conv2d(x, w, border_mode="full"), [rand(2, 1, 4, 4), rand(2, 1, 3, 3, seed=1)]),
+    ("conv2d_grad_inputs", lambda x, w: ag.grad((conv2d(x, w) ** 2).sum(), x),
+     [rand(2, 1, 4, 4), rand(2, 1, 3, 3, seed=1)]),
+    ("conv2d_grad_filters", lambda x, w: ag.grad((conv2d(x, w) ** 2).sum(), w),
+     [rand(2, 1, 4, 4), rand(2, 1, 3, 3, seed=1)]),
+    ("average_pool", lambda x: pool_2d(x, (2, 2), ignore_border=True, mode="average_exc_pad"), [rand(2, 2, 4, 4)]),
+    ("average_pool_grad", lambda x: ag.grad((pool_2d(x, (2, 2), ignore_border=True, mode="average_inc_pad") ** 2).sum(),
+                                            x), [rand(2, 2, 4, 4)]),
 ]
 
 
