@@ -23,10 +23,10 @@ BLAS) to compare on one thread.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from timing import median_ms, row  # noqa: E402 - benchmarks/timing.py, beside this script
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -36,19 +36,8 @@ from aotgraph.tensor.signal.pool import pool_2d
 FILTERS, KERNEL, POOL = 20, 5, 2
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
 
 
-def row(what: str, ms: float, base: float | None = None, target: str = "") -> None:
-    ratio = f"{ms / base:7.2f}x" if base else " " * 8
-    print(f"  {what:52} {ms:9.3f} ms {ratio}  {target}")
 
 
 # ---- numpy: im2col + matmul ----------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
+from timing import median_ms, row  # noqa: E402 - benchmarks/timing.py, beside this script
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -31,19 +31,8 @@ import aotgraph.tensor as at
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
 
 
-def row(what: str, ms: float, base: float | None = None, target: str = "") -> None:
-    ratio = f"{ms / base:7.2f}x" if base else " " * 8
-    print(f"  {what:58} {ms:9.3f} ms {ratio}  {target}")
 
 
 def bench_elementwise(n: int, repeat: int) -> dict:

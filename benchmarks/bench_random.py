@@ -12,23 +12,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 
 import numpy as np
+from timing import best  # noqa: E402 - benchmarks/timing.py, beside this script
 
 import aotgraph as ag
 import aotgraph.tensor as at
 from aotgraph.tensor.shared_randomstreams import RandomStreams
-
-
-def best(fn, repeat: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def built_uniform(function):
