@@ -20,7 +20,8 @@ def _rng_count(dist, shape, params, extra):
     if dist in ("uniform", "integers", "permutation"):
         return size
     if dist == "normal":
-        return size + size % 2  # Box-Muller makes pairs
+        pairs = (size + 1) // 2  # Box-Muller makes pairs; a truncated pair takes two more uniforms to redraw radii
+        return pairs * (4 if extra else 2)
     if dist == "binomial":
         n = np.asarray(params[0])
         return size * (int(n.max()) if n.size else 0)
@@ -44,12 +45,7 @@ def _rng_sample(dist, u, shape, params, dtype, extra):
     if dist == "uniform":
         return u.reshape(shape)
     if dist == "normal":
-        radius = np.sqrt(-2.0 * np.log(u[0::2]))
-        angle = (2.0 * np.pi) * u[1::2]
-        pairs = np.empty(u.shape[0])
-        pairs[0::2] = radius * np.cos(angle)
-        pairs[1::2] = radius * np.sin(angle)
-        return pairs[:_rng_size(shape)].reshape(shape)
+        return _rng_normal(u, shape, truncate=bool(extra))
     if dist == "integers":
         low, high = (np.broadcast_to(np.asarray(p, np.int64), shape) for p in params)
         if np.any(high < low):
@@ -73,6 +69,24 @@ def _rng_size(shape):
     for s in shape:
         size *= int(s)
     return size
+
+
+def _rng_normal(u, shape, truncate):
+    """Box-Muller pairs; truncated (Theano's `truncate=True`): a value beyond 2 keeps its angle and takes a
+    new radius drawn from uniforms in (e^-2, 1), so it lands within [-2, 2]."""
+    u = u.reshape(-1, 4 if truncate else 2)
+    radius = np.sqrt(-2.0 * np.log(u[:, 0]))
+    angle = (2.0 * np.pi) * u[:, 1]
+    pairs = np.empty((u.shape[0], 2))
+    pairs[:, 0] = radius * np.cos(angle)
+    pairs[:, 1] = radius * np.sin(angle)
+    if truncate:
+        floor = np.exp(-2.0)
+        redrawn = np.sqrt(-2.0 * np.log(floor + (1.0 - floor) * u[:, 2:]))
+        redrawn[:, 0] *= np.cos(angle)
+        redrawn[:, 1] *= np.sin(angle)
+        pairs = np.where(np.abs(pairs) > 2.0, redrawn, pairs)
+    return pairs.reshape(-1)[:_rng_size(shape)].reshape(shape)
 
 
 def _rng_binomial(u, shape, params, dtype):

@@ -11,6 +11,8 @@ is this class under Theano's other import path.
 
 from __future__ import annotations
 
+import math as _pymath
+
 import numpy as np
 
 from aotgraph.configparser import config
@@ -69,15 +71,20 @@ class RandomStreams:
         return _set_rng(math.cast(low + (high - low) * u, dtype), u)
 
     def normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, truncate=False, **kwargs) -> TensorVariable:
-        """Normal with mean `avg` and standard deviation `std` (Box-Muller on Philox uniforms)."""
-        if truncate:
-            raise NotImplementedError("normal(truncate=True) is not supported; clip or resample explicitly")
+        """Normal with mean `avg` and standard deviation `std` (Box-Muller on Philox uniforms); `truncate=True`
+        (Theano's MRG option) redraws the radius of a value beyond 2 standard deviations, so every value lies
+        within `avg` +- 2 `std` (and their spread is below `std`)."""
         avg, std = as_tensor_variable(avg), as_tensor_variable(std)
         dtype = _float_dtype(dtype, avg, std)
-        z = self._draw("normal", _entries("normal", size, ndim, [avg, std]), [], dtype)
+        z = self._draw("normal", _entries("normal", size, ndim, [avg, std]), [], dtype, extra=bool(truncate) or None)
         if _is_value(avg, 0) and _is_value(std, 1):
             return z
         return _set_rng(math.cast(avg + std * z, dtype), z)
+
+    def truncated_normal(self, size=None, avg=0.0, std=1.0, ndim=None, dtype=None, **kwargs) -> TensorVariable:
+        """Normal truncated at 2 standard deviations whose spread is `std` itself (Theano's MRG method: the
+        truncated draw's scale is divided by the standard deviation of a standard normal cut at +-2)."""
+        return self.normal(size, avg, as_tensor_variable(std) / _TRUNCATED_STD, ndim, dtype, truncate=True)
 
     def binomial(self, size=None, n=1, p=0.5, ndim=None, dtype="int64", **kwargs) -> TensorVariable:
         """Successes in `n` trials of probability `p`; with n=1 a comparison of uniforms with (symbolic) p."""
@@ -145,6 +152,10 @@ def _check_seed(seed) -> int:
         raise TypeError(f"a random seed must be an int (or a sequence of non-negative ints), got "
                         f"{type(seed).__name__} {seed!r}")
     return int(seed) % 2**64
+
+
+# The standard deviation of a standard normal cut at +-2: 1 - 2 * 2 * pdf(2) / (cdf(2) - cdf(-2)) is its variance.
+_TRUNCATED_STD = _pymath.sqrt(1 - 4 * _pymath.exp(-2) / _pymath.sqrt(2 * _pymath.pi) / _pymath.erf(2 / _pymath.sqrt(2)))
 
 
 def _float_dtype(dtype, *params) -> str:

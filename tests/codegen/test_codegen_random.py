@@ -29,6 +29,7 @@ def draws(seed: int):
     outputs = [
         s.uniform((3, 5)), s.uniform((n,), low=-1.0, high=2.0), s.uniform((BIG,)), s.uniform((BIG,), dtype="float32"),
         s.uniform((7,), dtype="float32"), s.normal((n, 3), avg=1.0, std=3.0), s.normal((5,), dtype="float32"),
+        s.normal((n, 5), avg=-1.0, std=0.5, truncate=True), s.truncated_normal((BIG,)),
         s.binomial((4, 6), p=p.dimshuffle("x", 0)), s.binomial((9,), n=4, p=0.25),
         s.random_integers((11,), low=-5, high=5), s.multinomial(pvals=np.full((6, 4), 0.25), n=3),
         s.multinomial(size=(5,), pvals=[0.1, 0.9]), s.choice((8,), a=10), s.choice((3,), a=p, replace=False),

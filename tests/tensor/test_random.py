@@ -135,6 +135,35 @@ def test_normal_moments_and_fit():
     assert_fits(counts, np.diff(normal_cdf(edges)))
 
 
+def theano_truncated_normal(n: int) -> np.ndarray:
+    """Theano's MRG `normal(truncate=True)` as its source describes it: Box-Muller; a value beyond 2 keeps its
+    angle and takes the radius sqrt(-2 log u) with u uniform in (e^-2, 1)."""
+    g = np.random.default_rng(0)
+    radius, angle = np.sqrt(-2 * np.log(1 - g.random(n))), 2 * np.pi * g.random(n)
+    z = radius * np.cos(angle)
+    redrawn = np.sqrt(-2 * np.log(g.uniform(np.exp(-2), 1, n))) * np.cos(angle)
+    return np.where(np.abs(z) > 2, redrawn, z)
+
+
+def test_truncated_normal_stays_within_two_standard_deviations():
+    """Theano's MRG `normal(truncate=True)`: values beyond 2 sd get a new radius; `truncated_normal` rescales
+    so that the spread is `std` again."""
+    s = MRG_RandomStreams(seed=5)
+    cut = draw(s.normal((N,), avg=1.0, std=3.0, truncate=True))
+    assert cut.shape == (N,) and cut.min() >= 1.0 - 6.0 and cut.max() <= 1.0 + 6.0
+    assert abs(cut.mean() - 1.0) < 5 * 3 / math.sqrt(N)
+    assert 0.8 * 3 < cut.std() < 0.92 * 3  # below std: the tails beyond 2 sd are pulled in
+    # the shape is that of Theano's scheme, simulated here with numpy's own generator as the oracle
+    edges = np.array([-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2])
+    counts = np.histogram((cut - 1.0) / 3.0, edges)[0]
+    assert_fits(counts, np.histogram(theano_truncated_normal(4_000_000), edges)[0] / 4_000_000)
+    spread = draw(s.truncated_normal((N - 1,), avg=-2.0, std=0.5))
+    assert spread.shape == (N - 1,) and abs(spread.std() - 0.5) < 0.02
+    assert np.all(np.abs(spread + 2.0) <= 2 * 0.5 / 0.8796256610342398 + 1e-12)
+    f32 = draw(s.normal((5, 3), truncate=True, dtype="float32"))
+    assert f32.dtype == np.float32 and f32.shape == (5, 3) and np.all(np.abs(f32) <= 2)
+
+
 def test_binomial_n1_with_symbolic_p():
     s = RandomStreams(seed=4)
     p = at.dvector("p")
@@ -296,8 +325,6 @@ def test_errors_name_the_problem():
         s.uniform((2,), dtype="int32")
     with pytest.raises(TypeError, match="shape entries must be integer"):
         s.uniform((2.5,))
-    with pytest.raises(NotImplementedError, match="truncate"):
-        s.normal((2,), truncate=True)
     with pytest.raises(ValueError, match="p must be >= 0 and sum to 1"):
         draw(s.choice((2,), a=2, p=[0.7, 0.7]))
     with pytest.raises(ValueError, match="size must be None"):
