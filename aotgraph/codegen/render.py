@@ -16,6 +16,7 @@ from pathlib import Path
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import CallStep, ElemwiseStep, Kernel, ReduceStep, ScalarScanStep, ScanStep
 from aotgraph.codegen.loops import IND, indent, render_elemwise, render_reduce, tuple_literal, unique_names
+from aotgraph.codegen.render_cache import cached_render
 from aotgraph.codegen.runtime_source import runtime_names, runtime_source
 from aotgraph.codegen.scalar import math_cimports, vector_math_declarations
 from aotgraph.codegen.scanloop import render_scalar_scan, render_scan
@@ -138,7 +139,8 @@ def _environment():
 
 
 def render_template(name: str, **values) -> str:
-    return _environment().get_template(name).render(**values)
+    """Template `name` rendered with `values`; kept in the build cache, so a cache hit imports no Jinja."""
+    return cached_render(TEMPLATES, name, values, lambda: _environment().get_template(name).render(**values))
 
 
 @functools.lru_cache(maxsize=1)
