@@ -26,10 +26,12 @@ from aotgraph.diagnostics import warn_user
 from aotgraph.toolchain.errors import BuildError, CompilerMissingError, CompileTimeoutError
 from aotgraph.toolchain.options import BuildOptions
 
-# Portable: the same binary runs on any CPU of this architecture. -O2 with -O3's vectorizer: our loops ran
-# as fast as with -O3 (benchmarks/bench_fusion.py: elementwise, reduction and training step within noise,
-# gcc 12), and gcc spends ~20% less time on a module, mostly on Cython's Python-level code.
-OPT_FLAGS = ("-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic")
+# Portable: the same binary runs on any CPU of this architecture. -O1 with -O3's vectorizer: most of a module's
+# C is Cython's Python-level glue, on which gcc -O2 spends ~30% more time than -O1 for nothing measurable, while
+# our loops run as fast (fused elementwise 0.98x, a call 1.03x, gcc 12, interleaved in one process) or faster
+# (the fused reduction sum((a-b)**2): 0.34x of its -O2 time) and give the same bits. Code that gains from more
+# (the Philox generator, codegen/random_kernel.py) asks for it with `#pragma GCC optimize`.
+OPT_FLAGS = ("-O1", "-ftree-vectorize", "-fvect-cost-model=dynamic")
 NATIVE_FLAGS = ("-march=native",)
 OPENMP_FLAGS = ("-fopenmp",)
 # vector variants of exp, log, ... (glibc's libmvec, reached through libm): loops calling them vectorize
