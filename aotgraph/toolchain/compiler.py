@@ -242,10 +242,12 @@ def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None,
         (staging / name).write_text(text)
     lines = []
     start = time.perf_counter()
+    probes = probe.start_probes(plan.chain, plan.options.vector_functions)  # compiles too: they overlap Cython
     c_file = _cythonize(pyx, plan, cache_dir, lines)
     if generated is not None:
         generated.set()
     cythonized = time.perf_counter()
+    probes.join()
     chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain), plan.options.vector_functions)
     _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, lines)
     done = time.perf_counter()

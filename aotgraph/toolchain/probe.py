@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 
 from aotgraph.configparser import config
@@ -147,6 +148,30 @@ def _vector_math_works(argv: tuple[str, ...], ldflags: tuple[str, ...], function
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
+
+
+_probing = threading.Lock()  # one thread runs a probe; others then find its answer cached
+
+
+def start_probes(chain: Toolchain, functions: tuple[tuple[str, int], ...]) -> threading.Thread:
+    """Run the probes that resolve_openmp and resolve_vector_math(chain, functions) need, in a thread.
+
+    They are compiles (~0.1 and ~0.3 s, once per process): started before Cython runs, they overlap it, and the
+    resolve_* calls after it find their answers cached (and warn, if they must, from the caller's thread)."""
+
+    def run() -> None:
+        with _probing:
+            resolved = chain
+            if chain.openmp:
+                plain = without_openmp(chain)
+                resolved = chain if _openmp_works(plain.argv, plain.ldflags) else plain
+            if resolved.vector_math:
+                plain = without_vector_math(resolved)
+                _vector_math_works(plain.argv, plain.ldflags, tuple(functions))
+
+    thread = threading.Thread(target=run, name="aotgraph-compiler-probes", daemon=True)
+    thread.start()
+    return thread
 
 
 def resolve_openmp(chain: Toolchain) -> Toolchain:
