@@ -1,14 +1,15 @@
-"""Where a cold build's time goes: Cython seconds, MB of C and gcc seconds per optimization level, per module.
+"""Where a cold build's time goes: Cython seconds, MB of C and gcc seconds, before and after issue 15's levers.
 
-    python benchmarks/bench_compile_split.py [--repeat 5] [--levels -O2 -O1]
+    python benchmarks/bench_compile_split.py [--repeat 3]
 
 The modules of a new user's first minute (benchmarks/bench_first_use.py): the trivial `2 * x` kernel module and
 the logistic-regression `train` module (examples/logistic_regression.py), in-process builds as FAST_RUN makes
 them (the kernel support is a separate extension they cimport). Each is built once through aotgraph (in a new
-cache), then its kept `.pyx` is run through Cython again (timed: the second Cython run of this process, after
-Cython's one-time warm-up) and compiled by the real compile command with each optimization level in turn,
-interleaved `--repeat` times: medians, and each level's gcc time as a ratio of the first level's, measured in
-one run (the machine's load moves absolute seconds; it moves the ratios much less).
+cache); then its kept `.pyx` (with the .pxd files beside it) goes through Cython (in this process, after Cython's
+one-time warm-up) and the real compile command again in each variant: cimporting numpy's own .pxd as cnp (as
+before) or aotgraph's few declarations (templates/kernel_numpy.pxd), at -O2 (before) or -O1. Variants are
+interleaved `--repeat` times; medians, and each variant's total as a ratio of the first's, measured in one run
+(the machine's load moves absolute seconds; it moves the ratios much less).
 """
 
 from __future__ import annotations
@@ -53,15 +54,27 @@ def kept_sources() -> dict[str, Path]:
     return found
 
 
-def cythonize(entry: Path, work: Path) -> tuple[Path, float]:
+VARIANTS = (  # (label, the module cimported as cnp, optimization level)
+    ("before: numpy's pxd, -O2", "numpy", "-O2"),
+    ("numpy's pxd, -O1", "numpy", "-O1"),
+    ("now: aotgraph's pxd, -O1", "_aotgraph_numpy", "-O1"),
+)
+
+
+def copy_sources(entry: Path, work: Path, numpy_pxd: str) -> Path:
+    """The module's .pyx and the .pxd files beside it, cimporting `numpy_pxd` as cnp (a copy in `work`)."""
+    for path in entry.iterdir():
+        if path.suffix in (".pyx", ".pxd"):
+            text = path.read_text().replace("cimport _aotgraph_numpy as cnp", f"cimport {numpy_pxd} as cnp")
+            (work / path.name).write_text(text)
+    return next(work.glob("aotgraph_k_*.pyx"))
+
+
+def cythonize(pyx: Path) -> tuple[Path, float]:
     from Cython.Compiler import Main
 
     from aotgraph.toolchain.compiler import shared_utility_name
 
-    for path in entry.iterdir():
-        if path.suffix in (".pyx", ".pxd"):
-            shutil.copy(path, work / path.name)
-    pyx = next(work.glob("aotgraph_k_*.pyx"))
     options = Main.CompilationOptions(Main.default_options, language_level=3, output_file=str(pyx.with_suffix(".c")),
                                       shared_utility_qualified_name=shared_utility_name())
     start = time.perf_counter()
@@ -85,26 +98,31 @@ def gcc_seconds(c_file: Path, level: str) -> float:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--levels", nargs="+", default=["-O2", "-O1"])
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     sources = kept_sources()
-    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; gcc medians of {args.repeat})")
-    print(f"{'module':16} {'MB of C':>8} {'cython s':>9} " + " ".join(f"{'gcc ' + lv + ' s':>10}" for lv in args.levels)
-          + "  " + " ".join(f"{lv + '/' + args.levels[0]:>9}" for lv in args.levels[1:]))
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; medians of {args.repeat}, variants "
+          "interleaved)")
+    print(f"{'module':14} {'variant':28} {'MB of C':>8} {'cython s':>9} {'gcc s':>7} {'total s':>8} {'x before':>9}")
     for label, entry in sources.items():
-        work = Path(tempfile.mkdtemp(prefix="aotgraph-split-"))
-        c_file, cython = cythonize(entry, work)
-        times = {lv: [] for lv in args.levels}
+        works = {v: Path(tempfile.mkdtemp(prefix="aotgraph-split-")) for v in VARIANTS}
+        pyxs = {v: copy_sources(entry, works[v], v[1]) for v in VARIANTS}
+        cython = {v: [] for v in VARIANTS}
+        gcc = {v: [] for v in VARIANTS}
+        c_files = {}
         for _ in range(args.repeat):
-            for lv in args.levels:
-                times[lv].append(gcc_seconds(c_file, lv))
-        med = {lv: statistics.median(ts) for lv, ts in times.items()}
-        first = med[args.levels[0]]
-        print(f"{label:16} {c_file.stat().st_size / 1e6:8.2f} {cython:9.2f} "
-              + " ".join(f"{med[lv]:10.2f}" for lv in args.levels) + "  "
-              + " ".join(f"{med[lv] / first:9.2f}" for lv in args.levels[1:]))
-        shutil.rmtree(work, ignore_errors=True)
+            for v in VARIANTS:
+                c_files[v], seconds = cythonize(pyxs[v])
+                cython[v].append(seconds)
+                gcc[v].append(gcc_seconds(c_files[v], v[2]))
+        before = None
+        for v in VARIANTS:
+            c, g = statistics.median(cython[v]), statistics.median(gcc[v])
+            before = before or c + g
+            print(f"{label:14} {v[0]:28} {c_files[v].stat().st_size / 1e6:8.2f} {c:9.2f} {g:7.2f} {c + g:8.2f} "
+                  f"{(c + g) / before:9.2f}")
+        for work in works.values():
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,12 @@ class Companion:
     name: str
     pyx: str
     pxd: str
+    declarations: tuple[tuple[str, str], ...] = ()  # (file name, text): other .pxd files it and the modules cimport
+
+    @property
+    def beside(self) -> tuple[tuple[str, str], ...]:
+        """The files written beside the companion's and each module's .pyx for Cython to find."""
+        return ((self.name + ".pxd", self.pxd), *self.declarations)
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: st
     chain = probe.toolchain(options, include_dirs=(_numpy_include(),))
     beside, companion_plan = (), None
     if companion is not None:
-        beside = ((companion.name + ".pxd", companion.pxd),)
+        beside = companion.beside
         companion_plan = _companion_plan(companion, openmp=options.openmp, shared=shared)
     key = cache.make_key(
         "aotgraph-module-v1",
@@ -153,9 +159,9 @@ def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: st
 def _companion_plan(companion: Companion, *, openmp: bool, shared: str | None) -> ModulePlan:
     """The companion's build: portable flags (it holds no hot loops: those are in the kernel modules)."""
     chain = probe.toolchain(BuildOptions(openmp=openmp), include_dirs=(_numpy_include(),))
-    beside = ((companion.name + ".pxd", companion.pxd),)
-    key = cache.make_key("aotgraph-companion-v1", companion.name, companion.pyx, companion.pxd, shared or "",
-                         _portable_description(chain), *_versions())
+    beside = companion.beside
+    key = cache.make_key("aotgraph-companion-v1", companion.name, companion.pyx, *(part for item in beside
+                         for part in item), shared or "", _portable_description(chain), *_versions())
     return ModulePlan(companion.name, companion.pyx, chain, shared, key, BuildOptions(openmp=openmp), beside=beside)
 
 
