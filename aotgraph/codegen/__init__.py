@@ -8,6 +8,7 @@
     ops.py        the numpy-call steps of every other op (the OPS table)
     random_kernel.py  the random draw's step: a Philox loop in C (vectorized), then the shared numpy transforms
     render.py     Kernel -> prepared lines -> templates/module.pyx.j2 (+ kernel_support.pyx.j2)
+    render_cache.py  rendered templates kept in the build cache: a cache hit in a new process needs no Jinja
     linker.py     the FAST_RUN backend: build through the cache (toolchain/loader.py), import, bind to live state
     aot.py        build(): functions + runtime + data into one importable module, optionally a wheel
 

@@ -15,7 +15,7 @@ go to the kernel object as data: they never change the source, so they never cau
 from __future__ import annotations
 
 from aotgraph.codegen.lower import lower
-from aotgraph.codegen.render import render_module, render_support
+from aotgraph.codegen.render import render_module, render_support, support_declarations
 from aotgraph.codegen.scalar import vector_math_functions
 from aotgraph.toolchain.compiler import Companion, prebuild_helpers
 from aotgraph.toolchain.loader import build_and_import
@@ -40,7 +40,7 @@ def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph
     """The kernel objects of `specs` (optimized FunctionSpecs, or objects with `graph_inputs` and `results`),
     all from one module built through the cache with `in_process_options()`."""
     kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
-    support = Companion(*render_support())
+    support = Companion(*render_support(), support_declarations())
     source = render_module(kernels, runtime=False, title=title, support_module=support.name)
     module = build_and_import(source, in_process_options(), companion=support)
     return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
@@ -49,4 +49,5 @@ def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph
 def prebuild_support(cache_dir: str) -> list:
     """Build the kernel support and Cython's utility module into the cache `cache_dir` (setup.py does this
     into aotgraph/_prebuilt at install time, so that a user's first function compiles its own kernels only)."""
-    return prebuild_helpers(Companion(*render_support()), cache_dir, openmp=in_process_options().openmp)
+    support = Companion(*render_support(), support_declarations())
+    return prebuild_helpers(support, cache_dir, openmp=in_process_options().openmp)

@@ -175,7 +175,12 @@ static void ag_philox_f64(uint64_t key, uint64_t counter, int64_t g0, int64_t g1
 #endif
 }
 
-/* Groups g0 <= g < g1 of eight blocks: 32 floats per group (the 32-bit-lane form, at -O2: measured faster). */
+/* Groups g0 <= g < g1 of eight blocks: 32 floats per group (the 32-bit-lane form, at -O2: measured faster; the
+   modules themselves build at -O1, see toolchain/probe.py OPT_FLAGS). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("O2")
+#endif
 static void ag_philox_f32(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, float* out) {
     uint32_t x0[8], x1[8], x2[8], x3[8], bits[32];
     uint32_t k0, k1;
@@ -209,6 +214,9 @@ static void ag_philox_f32(uint64_t key, uint64_t counter, int64_t g0, int64_t g1
         for (l = 0; l < 32; l++) out[32 * (g - g0) + l] = ones[l] - (1.0f - AG_TWO_M24);
     }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 """
 
 _CYTHON_UNIFORMS = '''

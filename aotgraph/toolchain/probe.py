@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 
 from aotgraph.configparser import config
@@ -26,10 +27,12 @@ from aotgraph.diagnostics import warn_user
 from aotgraph.toolchain.errors import BuildError, CompilerMissingError, CompileTimeoutError
 from aotgraph.toolchain.options import BuildOptions
 
-# Portable: the same binary runs on any CPU of this architecture. -O2 with -O3's vectorizer: our loops ran
-# as fast as with -O3 (benchmarks/bench_fusion.py: elementwise, reduction and training step within noise,
-# gcc 12), and gcc spends ~20% less time on a module, mostly on Cython's Python-level code.
-OPT_FLAGS = ("-O2", "-ftree-vectorize", "-fvect-cost-model=dynamic")
+# Portable: the same binary runs on any CPU of this architecture. -O1 with -O3's vectorizer: most of a module's
+# C is Cython's Python-level glue, on which gcc -O2 spends ~30% more time than -O1 for nothing measurable, while
+# our loops run as fast (fused elementwise 0.98x, a call 1.03x, gcc 12, interleaved in one process) or faster
+# (the fused reduction sum((a-b)**2): 0.34x of its -O2 time) and give the same bits. Code that gains from more
+# (the Philox generator, codegen/random_kernel.py) asks for it with `#pragma GCC optimize`.
+OPT_FLAGS = ("-O1", "-ftree-vectorize", "-fvect-cost-model=dynamic")
 NATIVE_FLAGS = ("-march=native",)
 OPENMP_FLAGS = ("-fopenmp",)
 # vector variants of exp, log, ... (glibc's libmvec, reached through libm): loops calling them vectorize
@@ -145,6 +148,30 @@ def _vector_math_works(argv: tuple[str, ...], ldflags: tuple[str, ...], function
         except (OSError, subprocess.TimeoutExpired):
             return False
         return done.returncode == 0
+
+
+_probing = threading.Lock()  # one thread runs a probe; others then find its answer cached
+
+
+def start_probes(chain: Toolchain, functions: tuple[tuple[str, int], ...]) -> threading.Thread:
+    """Run the probes that resolve_openmp and resolve_vector_math(chain, functions) need, in a thread.
+
+    They are compiles (~0.1 and ~0.3 s, once per process): started before Cython runs, they overlap it, and the
+    resolve_* calls after it find their answers cached (and warn, if they must, from the caller's thread)."""
+
+    def run() -> None:
+        with _probing:
+            resolved = chain
+            if chain.openmp:
+                plain = without_openmp(chain)
+                resolved = chain if _openmp_works(plain.argv, plain.ldflags) else plain
+            if resolved.vector_math:
+                plain = without_vector_math(resolved)
+                _vector_math_works(plain.argv, plain.ldflags, tuple(functions))
+
+    thread = threading.Thread(target=run, name="aotgraph-compiler-probes", daemon=True)
+    thread.start()
+    return thread
 
 
 def resolve_openmp(chain: Toolchain) -> Toolchain:

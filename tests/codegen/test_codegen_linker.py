@@ -50,6 +50,14 @@ def test_in_process_modules_cimport_one_support_extension():
     assert f"from {name} cimport" not in render_module([], runtime=True)
     assert "cdef class _FastCall" in render_module([], runtime=True) and "cdef class _FastCall" in pyx
     assert "cdef class _Kernel:" in pxd
+    # in process, the kernels and the support cimport aotgraph's few numpy declarations (less Cython time and C);
+    # a built module stands alone with numpy's own
+    for module in modules:
+        source = next(Path(module.__file__).parent.glob("aotgraph_k_*.pyx")).read_text()
+        assert "cimport _aotgraph_numpy as cnp" in source and "cimport numpy" not in source
+        assert (Path(module.__file__).parent / "_aotgraph_numpy.pxd").exists()
+    assert "cimport _aotgraph_numpy as cnp" in pxd and "cimport _aotgraph_numpy as cnp" in pyx
+    assert "cimport numpy as cnp" in render_module([], runtime=True)
 
 
 def test_same_graph_again_is_a_cache_hit():
