@@ -4,10 +4,14 @@ Measured (logistic regression step, 400 x 784 float64): the two BLAS products re
 this loop reads a block of rows once from L3 for its dot products with w, computes v for the block, and adds
 the rows' contributions to g while they are still in L1/L2. Per block of at most CHUNK rows:
 
-1. the rows' dot products with w, four rows at a time (C, `#pragma omp simd` reductions: vectorized);
+1. the rows' dot products with w, four rows at a time, 8 partial sums (lanes) per row: vectorized by the compiler
+   without reordering a sum, so results are the same bits with or without OpenMP or -march=native;
 2. the elementwise program over the block's z (and the leaves' elements of those rows), in one compute loop of
    CHUNK elements like loops.py's chunked loops (a partial block is padded), so gcc calls vector math functions;
 3. g += v[i] * row i, four rows at a time (C, vectorized).
+
+Measured (400 x 784 float64, one thread, this 2-core AVX-512 machine, loaded): see benchmarks/bench_fusion.py
+part 3 for the whole step.
 
 Rows are grouped into units fixed by the shape alone (at most MAX_UNITS), each accumulating its own partial
 g; the partials are added in unit order at the end. Threads take runs of units, so the result does not depend
@@ -31,43 +35,55 @@ from aotgraph.tensor.fused import stmt_types
 MAX_UNITS = 32  # partial sums of g: at most this many (each m elements)
 BLOCK_BYTES = 262144  # a block of rows read twice (dot products, then g) stays within this many bytes (L2)
 MIN_ROWS = 4
+PAR_MIN = 1 << 20  # elements of X from which the rows are split over threads
 
 _C_TEMPLATE = """
-/* fused_matvec (aotgraph/codegen/matvec_kernel.py): dot products and row sums of $T rows, vectorized */
+/* fused_matvec (aotgraph/codegen/matvec_kernel.py) on $T rows. A dot product keeps 8 partial sums per row, one per
+   lane (element j goes to lane j % 8), added pairwise at the end: the compiler vectorizes the lanes without
+   reordering any sum (no -ffast-math, no OpenMP needed), so every build gives the same bits. */
+static $T ag_fmv_lanes_$S(const $T* a) { return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])); }
 static void ag_fmv_dots_$S(const char* X, npy_intp rs, const $T* w, npy_intp m, npy_intp nb, $T* z) {
-    npy_intp i = 0, j;
+    npy_intp i = 0, j, l, full = m - m % 8;
     for (; i + 4 <= nb; i += 4) {
         const $T* r0 = (const $T*)(X + i * rs); const $T* r1 = (const $T*)(X + (i + 1) * rs);
         const $T* r2 = (const $T*)(X + (i + 2) * rs); const $T* r3 = (const $T*)(X + (i + 3) * rs);
-        $T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        #pragma omp simd reduction(+:s0,s1,s2,s3)
-        for (j = 0; j < m; j++) {
-            $T wj = w[j];
-            s0 += r0[j] * wj; s1 += r1[j] * wj; s2 += r2[j] * wj; s3 += r3[j] * wj;
+        $T a0[8] = {0}, a1[8] = {0}, a2[8] = {0}, a3[8] = {0};
+        for (j = 0; j < full; j += 8) {
+            for (l = 0; l < 8; l++) {
+                $T wj = w[j + l];
+                a0[l] += r0[j + l] * wj; a1[l] += r1[j + l] * wj; a2[l] += r2[j + l] * wj; a3[l] += r3[j + l] * wj;
+            }
         }
-        z[i] = s0; z[i + 1] = s1; z[i + 2] = s2; z[i + 3] = s3;
+        for (l = 0; j + l < m; l++) {
+            $T wj = w[j + l];
+            a0[l] += r0[j + l] * wj; a1[l] += r1[j + l] * wj; a2[l] += r2[j + l] * wj; a3[l] += r3[j + l] * wj;
+        }
+        z[i] = ag_fmv_lanes_$S(a0); z[i + 1] = ag_fmv_lanes_$S(a1);
+        z[i + 2] = ag_fmv_lanes_$S(a2); z[i + 3] = ag_fmv_lanes_$S(a3);
     }
     for (; i < nb; i++) {
         const $T* r0 = (const $T*)(X + i * rs);
-        $T s0 = 0;
-        #pragma omp simd reduction(+:s0)
-        for (j = 0; j < m; j++) s0 += r0[j] * w[j];
-        z[i] = s0;
+        $T a0[8] = {0};
+        for (j = 0; j < full; j += 8)
+            for (l = 0; l < 8; l++) a0[l] += r0[j + l] * w[j + l];
+        for (l = 0; j + l < m; l++) a0[l] += r0[j + l] * w[j + l];
+        z[i] = ag_fmv_lanes_$S(a0);
     }
 }
+/* g += v[i] * row i for the block's rows, four at a time (g and the rows never overlap: ivdep) */
 static void ag_fmv_axpy_$S(const char* X, npy_intp rs, const $T* v, npy_intp m, npy_intp nb, $T* g) {
     npy_intp i = 0, j;
     for (; i + 4 <= nb; i += 4) {
         const $T* r0 = (const $T*)(X + i * rs); const $T* r1 = (const $T*)(X + (i + 1) * rs);
         const $T* r2 = (const $T*)(X + (i + 2) * rs); const $T* r3 = (const $T*)(X + (i + 3) * rs);
         $T d0 = v[i], d1 = v[i + 1], d2 = v[i + 2], d3 = v[i + 3];
-        #pragma omp simd
+        #pragma GCC ivdep
         for (j = 0; j < m; j++) g[j] += d0 * r0[j] + d1 * r1[j] + d2 * r2[j] + d3 * r3[j];
     }
     for (; i < nb; i++) {
         const $T* r0 = (const $T*)(X + i * rs);
         $T d0 = v[i];
-        #pragma omp simd
+        #pragma GCC ivdep
         for (j = 0; j < m; j++) g[j] += d0 * r0[j];
     }
 }
@@ -77,22 +93,33 @@ static void ag_fmv_sum_$S(const $T* parts, npy_intp units, npy_intp m, $T* g) {
     for (j = 0; j < m; j++) g[j] = 0;
     for (u = 0; u < units; u++) {
         const $T* p = parts + u * m;
-        #pragma omp simd
+        #pragma GCC ivdep
         for (j = 0; j < m; j++) g[j] += p[j];
     }
 }
 static void ag_fmv_zero_$S($T* g, npy_intp m) { memset(g, 0, (size_t)m * sizeof($T)); }
 """
 
+_SUFFIX = {"float64": "d", "float32": "f"}
+_C_TYPE = {"float64": "double", "float32": "float"}
+
+
 # shared by every fused_matvec kernel of a module: the Python-level parts, written once (less C per kernel)
-_PY_HELPERS = '''
+_PY_HELPERS = f'''
+
+
+# the loop runs on threads from this many elements of X (other loops: _PAR_MIN): waking the threads costs more
+# than they save below it (measured on 400 x 784, OMP_WAIT_POLICY=PASSIVE: 1 thread 55 us, 2 threads 72 us)
+cdef enum:
+    _FMV_PAR_MIN = {PAR_MIN}
 
 
 cdef int _fmv_size_error(int k, cnp.npy_intp want, cnp.npy_intp got) except -1:
     if k == 0:
-        raise ValueError(f"fused_matvec (X @ w and X.T @ v in one pass): X has {want} columns but w has {got} elements")
-    raise ValueError(f"fused_matvec (X @ w and X.T @ v in one pass): input {k} of the elementwise part has {got} "
-                     f"elements where X has {want} rows")
+        raise ValueError(f"fused_matvec (X @ w and X.T @ v in one pass): X has {{want}} columns but w has {{got}} "
+                         "elements")
+    raise ValueError(f"fused_matvec (X @ w and X.T @ v in one pass): input {{k}} of the elementwise part has {{got}} "
+                     f"elements where X has {{want}} rows")
 
 
 cdef int _fmv_matmul(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1:
@@ -100,10 +127,6 @@ cdef int _fmv_matmul(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1:
     np.matmul(a, b, out=out)
     return 0
 '''
-
-_SUFFIX = {"float64": "d", "float32": "f"}
-_C_TYPE = {"float64": "double", "float32": "float"}
-
 
 def _c_helper() -> str:
     source = "\n".join(_C_TEMPLATE.replace("$T", _C_TYPE[d]).replace("$S", s) for d, s in _SUFFIX.items())
@@ -244,7 +267,7 @@ def _step_function(fname: str, dtype: str, names: list[str], leaves: _Leaves, us
     args = ["xb", "rs", "wp", "n", "m", "per_unit", "blk", "zp", "vp", "pp", "fused"]
     args += [f"a{k}" for k in leaves.scalars] + [f"q{k}, s{k}" for k in leaves.vectors]
     call = f"{fname}_units({{}}, {', '.join(args)})"
-    code += ["if fused and nt > 1 and n * m >= _PAR_MIN:",
+    code += ["if fused and nt > 1 and n * m >= _FMV_PAR_MIN:",
              IND + "with nogil:",
              IND * 2 + 'for t in prange(nt, num_threads=nt, schedule="static"):',
              IND * 3 + "err |= " + call.format("units * t // nt, units * (t + 1) // nt"),
