@@ -1,8 +1,9 @@
 """The compiled fused_matvec: z = X @ w, v = f(z, ...) row by row, g = X.T @ v, reading each block of rows once.
 
-Measured (logistic regression step, 400 x 784 float64): the two BLAS products read X (2.5 MB) from L3 twice;
-this loop reads a block of rows once from L3 for its dot products with w, computes v for the block, and adds
-the rows' contributions to g while they are still in L1/L2. Per block of at most CHUNK rows:
+Why: in a gradient step of a linear model (the logistic-regression step: X of 400 x 784 float64, 2.5 MB) the two
+BLAS products read X from L3 twice. This loop reads a block of rows from L3 once for its dot products with w,
+computes v for the block, and adds the rows' contributions to g while they are still in L2 (a block is at most
+BLOCK_BYTES). Per block of at most CHUNK rows:
 
 1. the rows' dot products with w, four rows at a time, 8 partial sums (lanes) per row: vectorized by the compiler
    without reordering a sum, so results are the same bits with or without OpenMP or -march=native;
@@ -10,8 +11,7 @@ the rows' contributions to g while they are still in L1/L2. Per block of at most
    CHUNK elements like loops.py's chunked loops (a partial block is padded), so gcc calls vector math functions;
 3. g += v[i] * row i, four rows at a time (C, vectorized).
 
-Measured (400 x 784 float64, one thread, this 2-core AVX-512 machine, loaded): see benchmarks/bench_fusion.py
-part 3 for the whole step.
+The whole training step with this loop: benchmarks/bench_fusion.py part 3 (before/after in one run).
 
 Rows are grouped into units fixed by the shape alone (at most MAX_UNITS), each accumulating its own partial
 g; the partials are added in unit order at the end. Threads take runs of units, so the result does not depend
