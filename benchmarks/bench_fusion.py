@@ -1,12 +1,14 @@
 """Fused loops against numpy (and numexpr / PyTensor when installed), ratios measured in one run (medians).
 
-    python benchmarks/bench_fusion.py [--n 10000000] [--repeat 15] [--steps 300]
+    python benchmarks/bench_fusion.py [--n 10000000] [--repeat 15] [--steps 300] [--parts 1234]
 
 1. fused elementwise `a*b + c*exp(-a) - a/(1+b*b)` on n float64: one thread vs numpy eager (target <= 0.5x),
    two threads vs numexpr with two threads (target <= 0.65x);
 2. fused reduction `sum((a-b)**2)` vs reading both inputs once, `a.sum() + b.sum()` (target <= 1.3x);
 3. the logistic-regression training step of examples/logistic_regression.py (N=400, 784 features, grad and
-   updates) vs a hand-written numpy step (target <= 0.8x) and PyTensor's C mode (target <= 0.6x);
+   updates) vs a hand-written numpy step (target <= 0.8x) and PyTensor's C mode (target <= 0.6x), on the
+   configured threads and on one; "before": the same step compiled without the `matvec` pass (X @ w and X.T @ d
+   as two BLAS products instead of one pass over X);
 4. `dot(x, w) + b`: numpy's matmul then the bias added in place by a fused loop (what aotgraph does) vs one
    BLAS gemm with beta=1 on a bias-filled output (scipy's BLAS, for the measurement only: aotgraph modules
    import numpy alone).
@@ -125,17 +127,32 @@ def bench_logistic(steps: int) -> dict:
     sys.path.insert(0, os.path.join(HERE, "..", "examples"))
     from logistic_regression import build_model, make_data
 
+    from aotgraph.compile.mode import Mode
+    from aotgraph.rewrite import PIPELINES
+
     rng = np.random.RandomState(0)
     x, y = make_data(rng)
     y = y.astype(np.float64)
     model = build_model(rng, 0.01, mode="FAST_RUN")
     model.train.trust_input = True
+    # the same step without the matvec pass (X @ w and X.T @ d as two BLAS products): the "before" of issue 15
+    two_pass = build_model(np.random.RandomState(0), 0.01,
+                           mode=Mode("cython", tuple(p for p in PIPELINES["fast_run"] if p != "matvec")))
+    two_pass.train.trust_input = True
     w0, b0 = model.w.get_value(), model.b.get_value()
     state = [w0.copy(), b0.copy()]
     d = np.ones(len(y)) / len(y)
+    threads = ag.config.num_threads
     results = {"numpy": median_ms(lambda: numpy_step(x, y, state), steps),
                "aotgraph": median_ms(lambda: model.train(x, y), steps),
+               "two products": median_ms(lambda: two_pass.train(x, y), steps),
                "blas": median_ms(lambda: (x @ w0, x.T @ d), steps)}
+    ag.config.num_threads = 1
+    try:
+        results["aotgraph 1"] = median_ms(lambda: model.train(x, y), steps)
+        results["two products 1"] = median_ms(lambda: two_pass.train(x, y), steps)
+    finally:
+        ag.config.num_threads = threads
     pt = pytensor_logistic(x, y, w0, b0)
     if pt is not None:
         results["PyTensor C"] = median_ms(lambda: pt(x, y), steps)
@@ -150,7 +167,11 @@ def bench_logistic(steps: int) -> dict:
     print("3. logistic regression training step (N=400, 784 features; outputs prediction and xent, updates w, b)")
     row("hand-written numpy step", results["numpy"])
     row("its two matrix-vector products alone (both steps do them)", results["blas"], results["numpy"])
-    row("aotgraph FAST_RUN", results["aotgraph"], results["numpy"], "target <= 0.8x numpy")
+    row(f"aotgraph FAST_RUN ({threads} threads)", results["aotgraph"], results["numpy"], "target <= 0.8x numpy")
+    row("aotgraph FAST_RUN (1 thread)", results["aotgraph 1"], results["numpy"], "target <= 0.8x numpy")
+    row(f"  before: without the one-pass X.T @ f(X @ w) ({threads} threads)", results["two products"],
+        results["numpy"])
+    row("  before: without the one-pass X.T @ f(X @ w) (1 thread)", results["two products 1"], results["numpy"])
     if "PyTensor C" in results:
         row("PyTensor C mode", results["PyTensor C"], results["numpy"])
         row("aotgraph / PyTensor C mode", results["aotgraph"], results["PyTensor C"], "target <= 0.6x PyTensor")
@@ -217,11 +238,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 3 (default: all)")
     args = parser.parse_args(argv)
     print(f"CPUs: {os.cpu_count()} (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')})")
-    results = {"elementwise": bench_elementwise(args.n, args.repeat), "reduction": bench_reduction(args.n, args.repeat),
-               "logistic": bench_logistic(args.steps)}
-    bench_dot_bias(args.repeat)
+    results = {}
+    if "1" in args.parts:
+        results["elementwise"] = bench_elementwise(args.n, args.repeat)
+    if "2" in args.parts:
+        results["reduction"] = bench_reduction(args.n, args.repeat)
+    if "3" in args.parts:
+        results["logistic"] = bench_logistic(args.steps)
+    if "4" in args.parts:
+        bench_dot_bias(args.repeat)
     ag.config.num_threads = os.cpu_count() or 1
     return results
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from aotgraph.codegen import matvec_kernel, random_kernel  # noqa: F401 - register OPS['fused_matvec'], ['random_draw']
 from aotgraph.codegen import ops as op_rules
-from aotgraph.codegen import random_kernel  # noqa: F401 - registers OPS['random_draw']
 from aotgraph.codegen.dtypes import literal
 from aotgraph.codegen.ir import (
     ONCE,
