@@ -139,5 +139,6 @@ cdef extern from "numpy/arrayobject.h":
     object PyArray_Cast(ndarray mp, int type_num)
     object PyArray_Transpose(ndarray, PyArray_Dims *)
     object PyArray_Copy(ndarray)
+    ndarray PyArray_GETCONTIGUOUS(ndarray)
     object PyArray_FROM_OTF(object m, int type, int flags)
     dtype PyArray_DescrFromType(int)
