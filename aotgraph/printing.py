@@ -8,6 +8,8 @@
 
 One line per variable: the op that computes it (with its params), `[id X]`, its type and its name. A
 sub-expression used twice is expanded once; later uses print its line with `···` and no children.
+The step graph of each scan follows, under "Inner graphs:" (as Theano prints them): the node's line, then
+a tree per inner output, reading the step's inputs (placeholders such as `x[t]`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def debugprint(obj, file=None, print_type: bool = True, ids: bool = True) -> str
     For a Function, the graph printed is the optimized one it runs, outputs and updates labelled.
     """
     printer = _TreePrinter(print_type, ids)
-    text = "".join(line + "\n" for label, var in graph_roots(obj) for line in printer.tree(var, label))
+    roots = graph_roots(obj)
+    lines = [line for label, var in roots for line in printer.tree(var, label)]
+    lines += _inner_graphs(printer, [var for _, var in roots])
+    text = "".join(line + "\n" for line in lines)
     if file is None:
         sys.stdout.write(text)
     elif file != "str":
@@ -61,6 +66,31 @@ def graph_roots(obj) -> list[tuple[str | None, Variable]]:
         raise TypeError("this Function carries no graph (it was loaded from a built module); print the graph "
                         "in the process that built it")
     raise TypeError(f"debugprint takes a variable, a list of variables or a Function, got {type(obj).__name__}")
+
+
+def _inner_graphs(printer: _TreePrinter, roots: list[Variable]) -> list[str]:
+    """The lines of the step graphs of the scans in the graph of `roots` (and of scans inside those)."""
+    pending = [node for node in toposort(roots) if _inner(node) is not None]
+    if not pending:
+        return []
+    lines, done = ["", "Inner graphs:"], set()
+    while pending:
+        node = pending.pop(0)
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        inner = _inner(node)
+        lines += ["", f"{node.op!r} [id {printer.ident(node.outputs[0])}]" if printer.ids else repr(node.op)]
+        for k, out in enumerate(inner.outputs):
+            lines += [" " + line for line in printer.tree(out, f"inner output {k}")]
+        pending += [n for n in toposort(list(inner.outputs)) if _inner(n) is not None]
+    return lines
+
+
+def _inner(node: Apply):
+    """The step graph a node's op carries (a scan's `inner`), or None."""
+    inner = node.op.params.get("inner")
+    return inner if hasattr(inner, "outputs") and hasattr(inner, "inputs") else None
 
 
 def _update_target(spec, target) -> str:

@@ -110,3 +110,26 @@ def test_pydotprint_says_what_to_install(tmp_path):
     assert "'dot' program" in message and "apt-get install graphviz" in message and "debugprint" in message
     assert not (tmp_path / "graph.png").exists()
 
+
+
+def test_scan_step_graphs_printed_below_the_outer_graph():
+    """As Theano: after the outer tree, "Inner graphs:", each scan node's line (its id as in the tree) and the
+    tree of each inner output; a scan inside a step (here the gradient's own loop) gets its own entry."""
+    x, h0 = at.dvector("x"), at.dscalar("h0")
+    out, _ = ag.scan(lambda x_t, h: h * 0.5 + x_t, sequences=x, outputs_info=h0, name="halve")
+    text = debugprint(out.sum() + ag.grad(out.sum(), h0), file="str", print_type=False)
+    outer, inner = text.split("\nInner graphs:\n")
+    assert "label='halve'" in outer and "label='grad of halve'" in outer
+    scan_id = next(line for line in outer.splitlines() if "label='halve'" in line).split("[id ")[1].split("]")[0]
+    blocks = inner.strip("\n").split("\n\n")
+    assert len(blocks) == 2
+    forward = blocks[0].splitlines()
+    assert "label='halve'" in forward[0] and forward[0].endswith(f"[id {scan_id}]")
+    assert forward[1].startswith(" add [id ") and forward[1].endswith("# inner output 0")
+    assert any(line.strip().startswith("└─ x[t] [id") or line.strip().startswith("├─ x[t] [id")
+               for line in forward[2:])
+    assert "label='grad of halve'" in blocks[1].splitlines()[0]
+
+
+def test_graph_without_scan_prints_no_inner_graphs():
+    assert "Inner graphs" not in debugprint(at.dvector("x") * 2, file="str")

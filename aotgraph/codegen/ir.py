@@ -71,6 +71,8 @@ class ElemwiseStep:
     `leaf_levels[k]` says how often it changes (rank-0 leaves are read once). `inplace`: the loop may
     write `outs[0]` into the buffer of leaf `inplace[0]` (a fused_inplace node); `inplace[1]` names the
     kernel's run-time flag that allows it (for a mutable input), or is None (an intermediate).
+    `dest`: the step takes a destination array (a scan step's buffer) and writes `outs[0]` into it when it
+    has the result's shape and dtype.
     """
 
     outs: list[Buffer]
@@ -81,6 +83,7 @@ class ElemwiseStep:
     nd: int = 0
     leaf_levels: list[int] = field(default_factory=list)
     inplace: tuple | None = None
+    dest: bool = False
 
     @property
     def ins(self) -> list[Buffer]:
@@ -112,12 +115,18 @@ class ReduceStep:
 
 @dataclass
 class CallStep:
-    """Python-level statements (calls into numpy) computing `outs` from `ins`."""
+    """Python-level statements (calls into numpy) computing `outs` from `ins`.
+
+    `dest_lines`: the same computation writing `outs[0]` into an array `dest` when it fits (a matmul's
+    `out=`), used instead of `lines` when `dest` is set (a scan step's buffer is passed in).
+    """
 
     ins: list[Buffer]
     outs: list[Buffer]
     lines: list[str]
     helpers: dict = field(default_factory=dict)  # name -> Python source of module-level helpers it calls
+    dest_lines: list[str] | None = None
+    dest: bool = False
 
 
 @dataclass
@@ -141,6 +150,8 @@ class ScanStep:
     n_consts: int
     where_offset: int = 0
     helpers: dict = field(default_factory=dict)
+    result_steps: list = field(default_factory=list)  # per inner result: the inner step writing it in place, or None
+    with_init: tuple = ()  # per recurrent output: returned with its initial states in front (the op's with_init)
 
 
 @dataclass
@@ -168,6 +179,7 @@ class ScalarScanStep:
     stmts: list[ScalarStmt]
     results: list[Operand]
     helpers: dict = field(default_factory=dict)
+    with_init: tuple = ()  # as ScanStep's
 
 
 @dataclass
@@ -193,6 +205,7 @@ class Kernel:
     helpers: dict[str, str] = field(default_factory=dict)
     mutable_checks: list = field(default_factory=list)  # (flag name, input buffer): may it be overwritten?
     inner_descriptions: list = field(default_factory=list)  # the steps of scan steps' inner kernels, after ours
+    scratch: bool = False  # a scan's step: the runner takes `list scratch`, one destination per step (see scanloop)
 
     @property
     def labels(self) -> list[str]:

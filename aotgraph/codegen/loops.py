@@ -281,6 +281,8 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
     params = [f"cnp.ndarray {name}" for name in unique_names(body.leaves)]
     if body.inplace is not None:
         params.append("bint may_inplace")
+    if body.dest:
+        params.append("object dest")
     decls = loop.step_decls() + [f"cdef cnp.ndarray out{m}" for m in range(len(body.outs))]
     # an operand in Fortran order (a transpose): loop over the reversed axes, return results in Fortran order;
     # not when an operand is read once per row (static size 1 on the last axis): reversed, it would vary along it
@@ -299,6 +301,9 @@ def _elemwise_step(fname: str, loop: _Loop) -> list[str]:
             victim = body.leaves[body.inplace[0]].name
             alloc = [f"if may_inplace and _reusable({victim}, dims, {nd}, {TYPENUM[b.dtype]}):",
                      IND + f"out0 = {victim}", "else:"] + indent(alloc)
+        if m == 0 and body.dest:  # a scan's buffer (C order: not for a loop over reversed axes)
+            alloc = [f"if dest is not None and _reusable(<cnp.ndarray>dest, dims, {nd}, {TYPENUM[b.dtype]}):",
+                     IND + "out0 = <cnp.ndarray>dest", "else:"] + indent(alloc)
         if leader is not None:
             alloc = ["if rev:", IND + f"out{m} = cnp.PyArray_EMPTY({nd}, rdims, {TYPENUM[b.dtype]}, 0)",
                      "else:"] + indent(alloc)

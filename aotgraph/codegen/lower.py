@@ -25,6 +25,7 @@ from aotgraph.codegen.ir import (
     PER_ELEMENT,
     PER_ROW,
     Buffer,
+    CallStep,
     ElemwiseStep,
     Kernel,
     Operand,
@@ -40,6 +41,7 @@ from aotgraph.codegen.scanloop import SCAN_HELPERS
 from aotgraph.graph.basic import Apply, Constant, Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite import rewrite_graph
+from aotgraph.scan_module.op import with_init
 from aotgraph.tensor.fused import FUSED_OPS, ScalarProgram, stmt_types
 from aotgraph.tensor.reduction import KINDS
 
@@ -194,6 +196,7 @@ class _Lowering:
         if scalar is not None:
             return scalar
         inner = _Lowering(list(op.inner.inputs), nodes, inner_outputs).run(f"{self.name}_scan{len(self.scans)}")
+        result_steps = _in_place(inner)
         ins = [self.buffer(v) for v in node.inputs]
         consts = []
         for value, b in zip(inner.const_values, inner.consts):  # the inner kernel's constants, held by ours
@@ -203,7 +206,8 @@ class _Lowering:
             consts.append(outer)
         outs = [self.new_buffer(v) for v in node.outputs]
         step = ScanStep(ins + consts, outs, inner, op.n_seqs, op.taps, op.last_only, op.n_nit, op.until,
-                        len(consts), len(self.inner_descriptions), {**inner.helpers, **SCAN_HELPERS})
+                        len(consts), len(self.inner_descriptions), {**inner.helpers, **SCAN_HELPERS}, result_steps,
+                        with_init(op))
         self.inner_descriptions += inner.descriptions
         self.scans.append(step)
         return step
@@ -261,7 +265,7 @@ class _Lowering:
         ins = [self.buffer(v) for v in node.inputs]
         outs = [self.new_buffer(v) for v in node.outputs]
         return ScalarScanStep(ins, outs, n_seqs, op.taps, op.last_only, op.n_nit, op.until, seq_vars, window_vars,
-                              nonseq_vars, decls, stmts, results, dict(SCAN_HELPERS))
+                              nonseq_vars, decls, stmts, results, dict(SCAN_HELPERS), with_init(op))
 
     def inplace(self, node: Apply) -> tuple | None:
         """(leaf index, run-time flag or None) when `node` may write its output 0 into its input 0."""
@@ -277,6 +281,31 @@ class _Lowering:
         if all(f != flag for f, _ in self.mutable_checks):
             self.mutable_checks.append((flag, self.names[id(victim)]))
         return (0, flag)
+
+
+def _in_place(kernel: Kernel) -> list[int | None]:
+    """Let the steps of a scan's inner kernel write into buffers the loop hands them (`scratch`), and say which
+    step writes each result (the loop hands that step the result's row of the output: no copy, no allocation).
+
+    Elementwise loops and matrix products take a destination, except a loop that may write into one of the
+    kernel's inputs (a state or sequence row: not to be reused as the next step's buffer).
+    """
+    kernel.scratch = True
+    inputs = {b.name for b in kernel.inputs} | {b.name for b in kernel.consts}
+    writer: dict[str, int] = {}
+    for index, step in enumerate(kernel.steps):
+        body = step.body
+        if isinstance(body, ElemwiseStep):
+            body.dest = body.inplace is None or body.leaves[body.inplace[0]].name not in inputs
+        elif isinstance(body, CallStep):
+            body.dest = body.dest_lines is not None
+        if getattr(body, "dest", False):
+            writer.setdefault(body.outs[0].name, index)
+    steps: list[int | None] = []
+    for name in kernel.results:  # a step writing two results writes the first's row; the other is copied
+        index = writer.get(name)
+        steps.append(None if index is None or index in steps else index)
+    return steps
 
 
 def _one_statement(node: Apply) -> ScalarProgram:

@@ -115,7 +115,9 @@ def _matmul(node, ins, outs):
     op, (a, b), (z,) = node.op, ins, outs
     left = f"np.swapaxes({a.name}, -1, -2)" if op.trans_a else a.name
     right = f"np.swapaxes({b.name}, -1, -2)" if op.trans_b else b.name
-    return call(ins, outs, f"{z.name} = np.matmul({left}, {right})")
+    step = call(ins, outs, f"{z.name} = np.matmul({left}, {right})")
+    step.dest_lines = [f"{z.name} = _scan_matmul({left}, {right}, dest)"]  # in a scan's step (scanloop.py)
+    return step
 
 
 @rule("outer")

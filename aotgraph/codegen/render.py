@@ -28,9 +28,11 @@ from aotgraph.version import __version__
 def render_call(fname: str, body: CallStep) -> list[str]:
     """Python-level statements; each output is checked to be an ndarray of the graph's dtype and rank."""
     params = ", ".join(f"cnp.ndarray {name}" for name in unique_names(body.ins))
+    if body.dest:
+        params += ", object dest"
     returns = [f"_result({b.name}, {TYPENUM[b.dtype]}, {b.ndim})" for b in body.outs]
     ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
-    code = list(body.lines) + [f"return {', '.join(returns)}"]
+    code = list(body.dest_lines if body.dest else body.lines) + [f"return {', '.join(returns)}"]
     return [f"cdef {ret} {fname}({params}):"] + indent(code)
 
 
@@ -61,7 +63,8 @@ def render_kernel(kernel: Kernel, helpers: dict[str, str]) -> list[str]:
 def _runner(kernel: Kernel) -> list[str]:
     """`values` -> results, timing each step into `profile` when it is not None."""
     prefix = f"_{kernel.name}"
-    head = f"cdef list {prefix}_run(list values, list consts, tuple where, object profile, object label, tuple labels):"
+    head = f"cdef list {prefix}_run(list values, list consts, tuple where, object profile, object label, tuple labels"
+    head += ", list scratch):" if kernel.scratch else "):"
     names = [b.name for b in kernel.inputs] + [b.name for b in kernel.consts]
     for step in kernel.steps:
         names += [b.name for b in step.body.outs]
@@ -88,6 +91,8 @@ def _runner(kernel: Kernel) -> list[str]:
             args.append(inplace[1] or "True")
         if isinstance(step.body, (ScanStep, ScalarScanStep)):
             args.append("where")
+        if getattr(step.body, "dest", False):  # the buffer this step wrote last time (or a scan's row): again
+            args.append(f"scratch[{index}]")
         body += [
             f"step = {index}",
             "if timed:",
@@ -96,6 +101,8 @@ def _runner(kernel: Kernel) -> list[str]:
             "if timed:",
             IND + f"_record(profile, label, labels, {index}, start)",
         ]
+        if getattr(step.body, "dest", False):
+            body.append(f"scratch[{index}] = {step.body.outs[0].name}")
         body += [f"{name} = None" for name in step.dead]
     step_args = tuple_literal([tuple_literal([b.name for b in s.body.ins]) for s in kernel.steps])
     handler = [  # the failing step's arguments are still alive: intermediates die only after their last step

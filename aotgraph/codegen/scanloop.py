@@ -6,10 +6,14 @@ becomes statements inside one C loop: states in C variables, sequences read thro
 released. Any other step:
 
 The inner kernel (the step graph, rewritten and lowered like a function of its own) is a `cdef` runner of
-the same module; each step hands it the step's slices, states and non-sequences in a list and stores what it
-returns. States live in a small window (the `span` latest values of each recurrent output), so an output
-kept only at its end (`last_only`: reduce, the sums of a gradient) costs no per-step array. The checks
-(enough steps, shapes that stay the same) are the numpy reference's (aotgraph/scan_module/op.py).
+the same module; each step hands it the step's slices, states and non-sequences in a list. Nothing is
+allocated or copied per step: each recurrent output has one buffer (its initial states, then a row per step;
+an output kept only at its end, `last_only`, `span + 1` rows used in turn), the step that computes a result
+writes it straight into its row (its elementwise loop or matrix product is handed the row as its
+destination), taps read the rows before it, and the step's intermediates are written into the arrays they
+had the step before (`scratch`, one per inner step; see lower._in_place). A result the step cannot write in
+place (a view, a reduction) is copied into its row; `_scan_counts()` in each module counts both, for tests.
+The checks (enough steps, shapes that stay the same) are the numpy reference's (aotgraph/scan_module/op.py).
 """
 
 from __future__ import annotations
@@ -62,30 +66,68 @@ cdef inline object _scan_checked(object value, object like, int j, Py_ssize_t st
                          f"initial state) have shape {like.shape}")
     return value
 ''',
-    "_scan_store": '''
-cdef inline int _scan_store(cnp.ndarray rows, Py_ssize_t i, object value) except -1:
-    """rows[i] = value, a memcpy when value is C-contiguous (rows are: np.empty made them)."""
+    "_scan_buffer": '''
+def _scan_buffer(init, Py_ssize_t span, Py_ssize_t rows, int j, taps):
+    """The `rows` rows of recurrent output j, its first `span` initial states in front (steps write the rest)."""
+    if init.shape[0] < span:
+        raise ValueError(f"scan: output {j} reads {span} earlier states (taps {list(taps)}), but its initial "
+                         f"value holds {init.shape[0]}")
+    buffer = np.empty((rows,) + init.shape[1:], init.dtype)
+    buffer[:span] = init[:span]
+    return buffer
+''',
+    "_scan_rows": '''
+def _scan_rows(value, n):
+    """The n rows of a non-recurrent output, once its first step's value gave their shape and dtype."""
+    value = np.asarray(value)
+    return np.empty((n,) + value.shape, value.dtype)
+''',
+    "_scan_put": '''
+cdef Py_ssize_t _scan_written = 0  # step results the inner step wrote into their row itself
+cdef Py_ssize_t _scan_copied = 0  # step results copied into their row
+
+
+def _scan_counts():
+    """(written in place, copied): how the scans of this module stored their step results so far (for tests)."""
+    return _scan_written, _scan_copied
+
+
+cdef inline int _scan_put(cnp.ndarray row, object value, int j, Py_ssize_t step) except -1:
+    """row[...] = value: nothing when the step wrote its result into the row itself, else a checked copy."""
+    global _scan_written, _scan_copied
     cdef cnp.ndarray a
-    if not cnp.PyArray_Check(value):
-        rows[i] = value
+    if value is row:
+        _scan_written += 1
         return 0
-    a = <cnp.ndarray>value
-    if cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_TYPE(a) == cnp.PyArray_TYPE(rows):
-        memcpy(cnp.PyArray_BYTES(rows) + i * cnp.PyArray_STRIDES(rows)[0], cnp.PyArray_BYTES(a), cnp.PyArray_NBYTES(a))
+    _scan_copied += 1
+    a = <cnp.ndarray>_scan_checked(value, row, j, step)
+    if (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_IS_C_CONTIGUOUS(row)
+            and cnp.PyArray_TYPE(a) == cnp.PyArray_TYPE(row)):
+        if cnp.PyArray_BYTES(a) != cnp.PyArray_BYTES(row):  # (a view of the row itself: already there)
+            memcpy(cnp.PyArray_BYTES(row), cnp.PyArray_BYTES(a), cnp.PyArray_NBYTES(a))
     else:
-        rows[i] = value
+        row[...] = a
     return 0
 ''',
-    "_scan_nit": '''
-def _scan_nit(values, value, n, step, j):
-    """Store the value of non-recurrent output j at `step`, allocating its n rows at the first step."""
-    if values is None:
-        values = np.empty((n,) + value.shape, value.dtype)
-    elif value.shape != values.shape[1:]:
-        raise ValueError(f"scan: step {step} made output {j} of shape {value.shape}, but earlier values "
-                         f"have shape {values.shape[1:]}")
-    _scan_store(values, step, value)
-    return values
+    "_scan_matmul": '''
+cdef object _scan_matmul(object a, object b, object dest):
+    """np.matmul(a, b), written into `dest` (a scan step's buffer) when it has the product's shape and dtype
+    (matrices and vectors; any other product is np.matmul's own)."""
+    cdef cnp.ndarray x, y, z
+    cdef int nx, ny
+    cdef bint fits
+    if dest is None or not (cnp.PyArray_Check(a) and cnp.PyArray_Check(b)):
+        return np.matmul(a, b)
+    x, y, z = <cnp.ndarray>a, <cnp.ndarray>b, <cnp.ndarray>dest
+    nx, ny = cnp.PyArray_NDIM(x), cnp.PyArray_NDIM(y)
+    fits = (1 <= nx <= 2 and 1 <= ny <= 2 and nx + ny >= 3 and cnp.PyArray_NDIM(z) == nx + ny - 2
+            and cnp.PyArray_TYPE(x) == cnp.PyArray_TYPE(z) and cnp.PyArray_TYPE(y) == cnp.PyArray_TYPE(z)
+            and cnp.PyArray_DIMS(x)[nx - 1] == cnp.PyArray_DIMS(y)[0] and cnp.PyArray_ISWRITEABLE(z))
+    if fits and nx == 2:  # rows of x: the first axis of the product
+        fits = cnp.PyArray_DIMS(z)[0] == cnp.PyArray_DIMS(x)[0]
+    if fits and ny == 2:  # columns of y: its last axis
+        fits = cnp.PyArray_DIMS(z)[cnp.PyArray_NDIM(z) - 1] == cnp.PyArray_DIMS(y)[1]
+    return np.matmul(x, y, out=z) if fits else np.matmul(a, b)
 ''',
     "_scan_done": '''
 def _scan_done(values, done, ndim, dtype):
@@ -98,7 +140,13 @@ def _scan_done(values, done, ndim, dtype):
 
 
 def render_scan(fname: str, body: ScanStep) -> list[str]:
-    """`cdef <ret> fname(<ins>, tuple where)`: the loop of one scan node."""
+    """`cdef <ret> fname(<ins>, tuple where)`: the loop of one scan node.
+
+    Recurrent output j lives in one buffer `b{j}`: its `span` initial states, then one row per step (`L{j}` rows;
+    an output kept only at its end: `span + 1` rows used in turn). Step i writes row `(i + span) % L{j}`, handed
+    to the inner step that computes it (`scratch[result step]`), and reads its taps from the rows before it:
+    no copy and no allocation per step. Non-recurrent outputs get their rows once the first step gave their shape.
+    """
     names = [b.name for b in body.ins]
     n_rec, n_nit = len(body.taps), body.n_nit
     seqs = names[1:1 + body.n_seqs]
@@ -107,6 +155,7 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
     consts = names[len(names) - body.n_consts:]
     spans = [-min(t) for t in body.taps]
     width = len(body.inner.descriptions)
+    slots = list(body.result_steps) or [None] * (n_rec + n_nit + body.until)
     params = ", ".join(f"cnp.ndarray {name}" for name in unique_names(body.ins))
     ret = "cnp.ndarray" if len(body.outs) == 1 else "tuple"
     lines = [f"cdef {ret} {fname}({params}, tuple where):"]
@@ -114,35 +163,56 @@ def render_scan(fname: str, body: ScanStep) -> list[str]:
         "cdef Py_ssize_t n, i, done",
         f"cdef list consts = [{', '.join(consts)}]",
         f"cdef tuple iwhere = where[{body.where_offset}:{body.where_offset + width}]",
+        f"cdef list scratch = [None] * {len(body.inner.steps)}",
         "cdef list res",
-        "cdef object value",
     ]
-    code += [f"cdef object w{j}" for j in range(n_rec)] + [f"cdef cnp.ndarray r{j}" for j in range(n_rec)]
-    code += [f"cdef object m{k} = None" for k in range(n_nit)]
+    code += [f"cdef list w{j}" for j in range(n_rec)]
+    code += [f"cdef cnp.ndarray {v}{j}" for j in range(n_rec) for v in "bd"]
+    code += [f"cdef Py_ssize_t L{j}" for j in range(n_rec)]
+    code += [f"cdef cnp.ndarray m{k} = None" for k in range(n_nit)] + [f"cdef cnp.ndarray e{k}" for k in range(n_nit)]
     code.append(f"n = _scan_length({names[0]}, {tuple_literal(seqs)})")
     for j, (init, span, last) in enumerate(zip(inits, spans, body.last_only)):
-        code.append(f"w{j} = _scan_window({init}, {span}, {j}, {body.taps[j]!r})")
-        code.append(f"r{j} = None" if last else f"r{j} = np.empty((n,) + (<object>{init}).shape[1:], {init}.dtype)")
-    values = [f"{b.name}[i, ...]" if b.ndim == 1 else f"{b.name}[i]" for b in body.ins[1:1 + body.n_seqs]]
+        code += [f"L{j} = {span + 1}" if last else f"L{j} = n + {span}",
+                 f"b{j} = _scan_buffer({init}, {span}, L{j}, {j}, {body.taps[j]!r})",
+                 f"w{j} = [{_row(f'b{j}', 'k', body.outs[j].ndim - (not last))} for k in range({span})]"]
+    values = [_row(b.name, "i", b.ndim - 1) for b in body.ins[1:1 + body.n_seqs]]
     for j, (taps, span) in enumerate(zip(body.taps, spans)):
         values += [f"w{j}[{span + t}]" for t in taps]
     values += nonseqs
-    loop = [f"res = _{body.inner.name}_run([{', '.join(values)}], consts, iwhere, None, None, ())"]
-    for j, last in enumerate(body.last_only):
-        loop += [f"value = _scan_checked(res[{j}], w{j}[0], {j}, i)", f"w{j}.append(value)", f"del w{j}[0]"]
-        if not last:
-            loop.append(f"_scan_store(r{j}, i, value)")
+    loop = []
+    for j, (span, last) in enumerate(zip(spans, body.last_only)):
+        index = f"(i + {span}) % L{j}" if last else f"i + {span}"
+        loop.append(f"d{j} = {_row(f'b{j}', index, body.outs[j].ndim - (not last))}")
+        if slots[j] is not None:
+            loop.append(f"scratch[{slots[j]}] = d{j}")
     for k in range(n_nit):
-        loop.append(f"m{k} = _scan_nit(m{k}, res[{n_rec + k}], n, i, {n_rec + k})")
+        row = _row(f"m{k}", "i", body.outs[n_rec + k].ndim - 1)
+        loop.append(f"e{k} = None if m{k} is None else {row}")
+        if slots[n_rec + k] is not None:
+            loop.append(f"scratch[{slots[n_rec + k]}] = e{k}")
+    loop.append(f"res = _{body.inner.name}_run([{', '.join(values)}], consts, iwhere, None, None, (), scratch)")
+    for j in range(n_rec):
+        loop += [f"_scan_put(d{j}, res[{j}], {j}, i)", f"w{j}.append(d{j})", f"del w{j}[0]"]
+    for k in range(n_nit):
+        row = _row(f"m{k}", "0", body.outs[n_rec + k].ndim - 1)
+        loop += [f"if m{k} is None:", f"    m{k} = _scan_rows(res[{n_rec + k}], n)", f"    e{k} = {row}",
+                 f"_scan_put(e{k}, res[{n_rec + k}], {n_rec + k}, i)"]
     if body.until:  # (the module is compiled with wraparound=False: no negative indices)
         loop += [f"if res[{n_rec + n_nit}]:", "    done = i + 1", "    break"]
     code += ["done = n", "for i in range(n):"] + indent(loop)
-    results = [f"np.array(w{j}[{span - 1}])" if last else f"r{j}[:done]"
+    keep = body.with_init or (False,) * n_rec
+    results = [_row(f"b{j}", f"(done + {span - 1}) % L{j}", body.outs[j].ndim) if last
+               else f"b{j}[{0 if keep[j] else span}:{span} + done]"
                for j, (last, span) in enumerate(zip(body.last_only, spans))]
     for k, b in enumerate(body.outs[n_rec:]):
         results.append(f"_scan_done(m{k}, done, {b.ndim - 1}, {b.dtype!r})")
     code.append(f"return {results[0] if len(results) == 1 else tuple_literal(results)}")
     return lines + indent(code)
+
+
+def _row(array: str, index: str, row_ndim: int) -> str:
+    """`array[index]` as an array view (a 0-d array, not a numpy scalar, for a row of scalars)."""
+    return f"{array}[{index}, ...]" if row_ndim == 0 else f"{array}[{index}]"
 
 
 def render_scalar_scan(fname: str, body: ScalarScanStep, helpers: dict[str, str]) -> list[str]:
@@ -190,9 +260,13 @@ def render_scalar_scan(fname: str, body: ScalarScanStep, helpers: dict[str, str]
     code += ["done = n", "with nogil:", "    for i in range(n):"] + indent(loop, 2)
     results = []
     stored_names = iter(array for array, _, _ in stored)
+    keep = body.with_init or (False,) * n_rec
     for j, (last, out) in enumerate(zip(body.last_only, body.outs)):
         final = f"np.array({body.window_vars[j][-1]}, {out.dtype!r})"
-        results.append(final if last else f"{next(stored_names)}[:done]")
+        states = f"{next(stored_names)}[:done]" if not last else final
+        if keep[j] and not last:  # (a copy: this loop keeps its states in C variables, not in one buffer)
+            states = f"np.concatenate(({inits[j].name}[:{len(body.window_vars[j])}], {states}))"
+        results.append(states)
     results += [f"{next(stored_names)}[:done]" for _ in range(body.n_nit)]
     code.append(f"return {results[0] if len(results) == 1 else tuple_literal(results)}")
     return [f"cdef {ret} {fname}({params}, tuple where):"] + indent(code)

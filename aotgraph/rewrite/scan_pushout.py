@@ -6,7 +6,8 @@
   per step. Elementwise work alone stays in the loop: outside it would only add a large temporary array.
 - Sums carried by the loop, `acc + A_t.T @ B_t` with A a sequence (the gradient of a weight in
   backpropagation through time), become one matrix product over all steps after the loop: the loop keeps
-  B per step instead of doing n small products.
+  B per step instead of doing n small products; `acc + sum(B_t)` over B_t's leading axes (a bias's
+  gradient) becomes one sum after the loop.
 (Theano's scan_pushout_non_seqs_ops, scan_pushout_seqs_ops and scan_pushout_dot1.)
 """
 
@@ -140,32 +141,68 @@ def _replace_inner(parts: ScanParts, replace: dict) -> None:
 
 
 def _push_out_sums(node: Apply) -> dict | None:
-    """acc + A_t.T @ B_t carried by the loop, A a sequence: the loop keeps B per step, one product sums after it."""
+    """acc + A_t.T @ B_t carried by the loop, A a sequence, or acc + sum(B_t) over B_t's leading axes: the loop
+    keeps B per step, one product (one sum) after it."""
     parts = ScanParts.of(node)
     seq_of = {id(p): o for p, o in parts.seqs}
     for j, rec in enumerate(parts.recs):
         term = _summed_term(parts, rec)
-        product = term.owner if term is not None and term.owner is not None else None
-        if (rec.old is None or product is None or product.op.name != "matmul" or not product.op.trans_a
-                or product.op.trans_b or any(v.type.ndim != 2 for v in product.inputs)
-                or id(product.inputs[0]) not in seq_of):
+        summed = term.owner if term is not None and term.owner is not None else None
+        if rec.old is None or summed is None or not (_is_sequence_product(summed, seq_of) or _is_leading_sum(
+                summed, rec.states[0])):
             continue
         del parts.recs[j]
-        a, b = product.inputs
+        b = summed.inputs[-1]  # the product's B, the sum's operand
         position = next((k for k, (o, _) in enumerate(parts.nits) if o is b), None)
-        if position is None:  # B per step (the sums of W and U in BPTT share one)
+        if position is None:  # B per step (the sums of W, U and b in BPTT share one)
             parts.nits.append((b, None))
             position = len(parts.nits) - 1
         new, mapping = parts.build()
-        b_all = new.outputs[len(parts.recs) + position]
-        a_all = seq_of[id(a)][:b_all.shape[0]]
-        init = rec.init[0]
-        # sizes from the state and the sequence, not from b_all: with no step, b_all's shape is all zeros
-        rows = [at.reshape(a_all, (-1, a_all.shape[-1])), at.reshape(b_all, (-1, init.shape[-1]))]
-        total = make_node(product.op, rows, trace=product.trace).outputs[0]
+        b_all, init = new.outputs[len(parts.recs) + position], rec.init[0]
+        if summed.op.name == "matmul":
+            total = _product_after(summed, seq_of[id(summed.inputs[0])], b_all, init)
+        else:  # sizes from the state, not from b_all: with no step, b_all's shape is all zeros
+            total = at.sum(at.reshape(b_all, (-1, *[init.shape[d] for d in range(init.ndim)])), axis=0)
         mapping[rec.old] = at.cast(init + total, rec.old.dtype)
         return mapping
     return None
+
+
+def _is_sequence_product(node: Apply, seq_of: dict) -> bool:
+    """A_t.T @ B_t with A a sequence, both matrices."""
+    return (node.op.name == "matmul" and node.op.trans_a and not node.op.trans_b
+            and all(v.type.ndim == 2 for v in node.inputs) and id(node.inputs[0]) in seq_of)
+
+
+def _is_leading_sum(node: Apply, acc: Variable) -> bool:
+    """sum(B_t) over the axes B_t has before acc's, in acc's dtype (then the sum over all steps is one sum)."""
+    if node.op.name != "reduce" or node.op.kind != "sum" or node.op.keepdims:
+        return False
+    b = node.inputs[0]
+    lead = b.type.ndim - acc.type.ndim
+    return lead >= 1 and tuple(node.op.axis) == tuple(range(lead)) and b.dtype == acc.dtype and node.op.dtype in (
+        None, acc.dtype)
+
+
+def _product_after(product: Apply, a_seq: Variable, b_all: Variable, init: Variable) -> Variable:
+    """sum over the steps of A_t.T @ B_t, as one product of the steps' rows."""
+    a_all = a_seq[:b_all.shape[0]]
+    forward = _reversed_of(a_seq)
+    if forward is not None:  # (a gradient's loop reads its sequences backwards) the sum's order is free: undo
+        # the reversal on both sides, so that the sequence's rows make a matrix without a copy (the sums of
+        # W and U then share the one copy of B reversed: merged after this pass)
+        a_all, b_all = forward[forward.shape[0] - b_all.shape[0]:], b_all[::-1]
+    # sizes from the state and the sequence, not from b_all: with no step, b_all's shape is all zeros
+    rows = [at.reshape(a_all, (-1, a_all.shape[-1])), at.reshape(b_all, (-1, init.shape[-1]))]
+    return make_node(product.op, rows, trace=product.trace).outputs[0]
+
+
+def _reversed_of(v: Variable) -> Variable | None:
+    """x when v is x[::-1], else None."""
+    node = v.owner
+    if node is None or node.op.name != "subtensor" or len(node.inputs) != 1:
+        return None
+    return node.inputs[0] if node.op.idx == (("slice", None, None, -1),) else None
 
 
 def _summed_term(parts: ScanParts, rec) -> Variable | None:

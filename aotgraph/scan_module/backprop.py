@@ -17,7 +17,7 @@ import numpy as np
 import aotgraph.tensor as at
 from aotgraph.graph.basic import Op, ancestors, clone_replace
 from aotgraph.scan_module.inner import InnerGraph
-from aotgraph.scan_module.op import Layout, scan_op
+from aotgraph.scan_module.op import Layout, scan_op, with_init
 from aotgraph.tensor.basic import apply
 from aotgraph.tensor.shape_ops import dimshuffle
 
@@ -31,6 +31,9 @@ def scan_grad(op: Op, inputs: list, outputs: list, output_grads: list, different
     if op.until:
         raise NotImplementedError(f"grad through a scan with an until condition ({op.label or 'scan'}) is not "
                                   "supported (Theano does not support it either)")
+    if any(with_init(op)):
+        raise NotImplementedError("grad of a scan whose outputs hold their initial states (a rewritten scan): "
+                                  "take the gradient of the graph before it is rewritten")
     lay, inner = Layout(op), op.inner
     seqs, inits, nonseqs = lay.seqs(inputs), lay.inits(inputs), lay.nonseqs(inputs)
     states = lay.inner_states(inner.inputs, op.taps)

@@ -23,10 +23,18 @@ SCAN = "scan"
 
 
 def scan_op(inner: InnerGraph, n_seqs: int, taps: tuple, last_only: tuple, n_nit: int, until: bool,
-            truncate_gradient: int = -1, name: str | None = None) -> Op:
-    """The op; `taps[j]` are the (negative) taps of recurrent output j, `last_only[j]` keeps its final state only."""
+            truncate_gradient: int = -1, name: str | None = None, with_init: tuple = ()) -> Op:
+    """The op; `taps[j]` are the (negative) taps of recurrent output j, `last_only[j]` keeps its final state only,
+    `with_init[j]` puts its `span` initial states before the n states (a rewrite asks for it where the graph
+    joins them: the gradient's replay of the states reads both, and the loop keeps them in one buffer)."""
+    extra = {"with_init": tuple(bool(w) for w in with_init)} if any(with_init) else {}  # printed only when used
     return Op(SCAN, inner=inner, n_seqs=n_seqs, taps=tuple(tuple(t) for t in taps), last_only=tuple(last_only),
-              n_nit=n_nit, until=until, truncate_gradient=truncate_gradient, label=name)
+              n_nit=n_nit, until=until, truncate_gradient=truncate_gradient, label=name, **extra)
+
+
+def with_init(op: Op) -> tuple:
+    """Per recurrent output: whether the op's output starts with its initial states (see scan_op)."""
+    return op.params.get("with_init") or (False,) * len(op.taps)
 
 
 class Layout:
@@ -129,6 +137,8 @@ def _perform(op: Op, n_steps, *args) -> tuple:
             done = i + 1
             break
     results = [np.array(w[-1]) if r is None else r[:done] for r, w in zip(rec, windows)]
+    results = [np.concatenate([init[:span], r]) if keep else r
+               for r, init, span, keep in zip(results, inits, lay.spans, with_init(op))]
     for m, values in enumerate(nit):
         if values is None:
             v = inner.outputs[lay.n_rec + m]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from aotgraph.graph.basic import Apply, Variable
 from aotgraph.graph.rules import make_node
 from aotgraph.scan_module.inner import InnerGraph
-from aotgraph.scan_module.op import Layout, scan_op
+from aotgraph.scan_module.op import Layout, scan_op, with_init
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Recurrent:
     last_only: bool
     out: Variable  # inner new value
     old: Variable | None  # the outer output it computes in the original node
+    with_init: bool = False  # the output starts with the initial states (scan_op)
 
 
 @dataclass
@@ -38,8 +39,8 @@ class ScanParts:
         op, inner = node.op, node.op.inner
         lay = Layout(op)
         states = lay.inner_states(inner.inputs, op.taps)
-        recs = [Recurrent(states[j], init, op.taps[j], op.last_only[j], inner.outputs[j], node.outputs[j])
-                for j, init in enumerate(lay.inits(node.inputs))]
+        recs = [Recurrent(states[j], init, op.taps[j], op.last_only[j], inner.outputs[j], node.outputs[j],
+                          with_init(op)[j]) for j, init in enumerate(lay.inits(node.inputs))]
         nits = [(inner.outputs[lay.n_rec + k], node.outputs[lay.n_rec + k]) for k in range(lay.n_nit)]
         return cls(node, list(zip(lay.inner_seqs(inner.inputs), lay.seqs(node.inputs))), recs, nits,
                    list(zip(lay.inner_nonseqs(inner.inputs), lay.nonseqs(node.inputs))),
@@ -54,7 +55,7 @@ class ScanParts:
         inputs = [p for p, _ in self.seqs] + [s for r in self.recs for s in r.states] + [p for p, _ in self.nonseqs]
         new_op = scan_op(InnerGraph(inputs, self.inner_outputs()), len(self.seqs), [r.taps for r in self.recs],
                          [r.last_only for r in self.recs], len(self.nits), self.until is not None,
-                         op.truncate_gradient, op.label)
+                         op.truncate_gradient, op.label, [r.with_init for r in self.recs])
         outer = [self.node.inputs[0], *[o for _, o in self.seqs], *[r.init for r in self.recs]]
         new = make_node(new_op, outer + [o for _, o in self.nonseqs], trace=self.node.trace)
         olds = [r.old for r in self.recs] + [old for _, old in self.nits]

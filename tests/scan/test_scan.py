@@ -255,3 +255,39 @@ def test_zero_steps():
         assert out.shape == (0, 2, 4) and reduced == 1.5
         np.testing.assert_array_equal(g_w, np.zeros((3, 4)))
         np.testing.assert_array_equal(g_u, np.zeros((4, 4)))
+
+
+def test_gradient_reads_the_forward_buffer_and_sums_leave_the_loop():
+    """BPTT after the rewrites: the states the gradient replays (initial states joined to the later ones) are
+    the forward loop's own buffer (`with_init`, no join); the bias's gradient is one sum after the loop, so the
+    backward loop keeps one product per step and no reduction. Values: the numpy reference on the rewritten
+    graph against FAST_COMPILE, with taps [-2, -1], truncated, and with no step."""
+    from aotgraph.scan_module.op import with_init
+
+    X, s0, T = at.tensor3("X"), at.tensor3("s0"), at.tensor3("T")
+    W, U = ag.shared(RNG.normal(size=(3, 4)), "W"), ag.shared(RNG.normal(size=(4, 4)) * 0.3, "U")
+    b = ag.shared(RNG.normal(size=4), "b")
+    for taps, truncate in (([-1], -1), ([-2, -1], -1), ([-1], 2)):
+        def step(x_t, *states):
+            return at.tanh(at.dot(x_t, W) + at.dot(states[-1], U) + sum(states[:-1], at.constant(0.0)) * 0.5 + b)
+
+        initial = s0 if len(taps) > 1 else s0[0]  # (taps [-1]: the initial value is the state itself)
+        hs, _ = ag.scan(step, sequences=X, outputs_info=dict(initial=initial, taps=taps),
+                        truncate_gradient=truncate)
+        cost = 0.5 * ((hs - T) ** 2).sum()
+        grads = ag.grad(cost, [W, U, b, s0])
+        optimized = rewrite_graph([cost, *grads], "fast_run")
+        nodes = toposort(optimized)
+        assert not any(node.op.name == "join" and any(v.owner is not None and v.owner.op.name == "scan"
+                                                      for v in node.inputs) for node in nodes), taps
+        forward, backward = sorted((n for n in nodes if n.op.name == "scan"), key=lambda n: n.op.label or "")
+        assert with_init(forward.op) == (True,) and not any(with_init(backward.op))
+        assert [n.op.name for n in backward.op.inner.nodes].count("matmul") == 1
+        assert not any(n.op.name == "reduce" for n in backward.op.inner.nodes)
+        for n in (6, 1, 0):
+            args = [RNG.normal(size=(n, 2, 3)), RNG.normal(size=(len(taps), 2, 4)), RNG.normal(size=(n, 2, 4))]
+            expected = ag.function([X, s0, T], [cost, *grads], mode="FAST_COMPILE")(*args)
+            got = ag.function([X, s0, T], [cost, *grads], mode=ag.Mode("reference", "fast_run"))(*args)
+            for k, (g, e) in enumerate(zip(got, expected)):
+                np.testing.assert_allclose(g, e, **TOL, err_msg=f"taps {taps}, truncate {truncate}, {n} steps: "
+                                                                 f"output {k}")
