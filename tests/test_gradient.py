@@ -12,7 +12,7 @@ import aotgraph as ag
 import aotgraph.tensor as at
 from aotgraph.gradient import DisconnectedInputError, GradientError, Lop, Rop, hessian, jacobian, verify_grad
 from aotgraph.graph.basic import Op, toposort
-from aotgraph.graph.rules import RULES, OpRule, register
+from aotgraph.graph.rules import RULES, OpRule
 from aotgraph.tensor.basic import apply
 from aotgraph.tensor.nnet import conv2d
 from aotgraph.tensor.signal.pool import pool_2d
@@ -396,10 +396,9 @@ def test_float32_gradients_stay_float32(mode):
     np.testing.assert_allclose(out, 2.5 * np.exp([0.0, 1.0]), rtol=1e-6)
 
 
-def test_op_without_gradient_rule_names_the_op():
-    name = "test_no_grad_rule"
-    if name not in RULES:
-        register(name, OpRule(infer=lambda op, types: [types[0]], perform=lambda op, x: (x.copy(),)))
+def test_op_without_gradient_rule_names_the_op(monkeypatch):
+    name = "test_no_grad_rule"  # registered for this test only: other tests check every registered op
+    monkeypatch.setitem(RULES, name, OpRule(infer=lambda op, types: [types[0]], perform=lambda op, x: (x.copy(),)))
     x = at.dvector("x")
     y = apply(Op(name), x)
     with pytest.raises(NotImplementedError, match="test_no_grad_rule has no gradient rule"):
@@ -410,20 +409,20 @@ def test_op_without_gradient_rule_names_the_op():
 # ---- verify_grad ---------------------------------------------------------------------------------------
 
 
-def _wrong_sin():
+def _wrong_sin(monkeypatch):
+    """sin with a wrong gradient rule (sin instead of cos), registered for the calling test only."""
     name = "test_wrong_sin"
-    if name not in RULES:  # sin with a wrong gradient rule (sin instead of cos)
-        register(name, OpRule(
-            infer=lambda op, types: [types[0]],
-            perform=lambda op, x: (np.sin(x),),
-            grad=lambda op, inputs, outputs, gouts: [gouts[0] * at.sin(inputs[0])],
-        ))
+    monkeypatch.setitem(RULES, name, OpRule(
+        infer=lambda op, types: [types[0]],
+        perform=lambda op, x: (np.sin(x),),
+        grad=lambda op, inputs, outputs, gouts: [gouts[0] * at.sin(inputs[0])],
+    ))
     return lambda x: apply(Op(name), x)
 
 
-def test_verify_grad_catches_a_wrong_gradient_rule():
+def test_verify_grad_catches_a_wrong_gradient_rule(monkeypatch):
     with pytest.raises(GradientError) as info:
-        verify_grad(_wrong_sin(), [rand(3, 4)], rng=np.random.default_rng(1))
+        verify_grad(_wrong_sin(monkeypatch), [rand(3, 4)], rng=np.random.default_rng(1))
     err = info.value
     assert err.arg == 0 and err.val1.shape == (3, 4) and err.val2.shape == (3, 4)
     text = str(err)
@@ -541,7 +540,7 @@ def test_rop_with_several_inputs_and_outputs():
     np.testing.assert_allclose(o2, VA @ B + A @ VB, rtol=1e-12)
 
 
-def test_theano_spellings_of_the_gradient_module():
+def test_theano_spellings_of_the_gradient_module(monkeypatch):
     """Ported code calls theano.grad and theano.gradient.<name>: each works when reached that way."""
     x = at.tensor("float64", shape=(2,), name="x")
     v = np.array([0.5, -2.0])
@@ -553,4 +552,4 @@ def test_theano_spellings_of_the_gradient_module():
     np.testing.assert_allclose(lop, 2 * v, rtol=1e-12)
     ag.gradient.verify_grad(lambda a: a**2, [v], rng=np.random.default_rng(0))
     with pytest.raises(ag.gradient.GradientError):  # a gradient rule that is wrong fails the check
-        ag.gradient.verify_grad(_wrong_sin(), [v], rng=np.random.default_rng(0))
+        ag.gradient.verify_grad(_wrong_sin(monkeypatch), [v], rng=np.random.default_rng(0))
