@@ -5,10 +5,11 @@ uniforms and hand them to `_rng_sample`, the very source of aotgraph/tensor/rand
 the module. `_rng_uniforms` computes Philox blocks eight at a time, one 32x32->64 multiply per lane and
 round, and writes the floats directly, with the constants of aotgraph/tensor/philox.py and its exact bit
 conversion, so its output equals the numpy reference bit for bit. float64 draws (the common case) take one of
-three forms of the same rounds: plain C that gcc vectorizes for AVX-512 (builds for such a CPU) and other
-architectures, or, on x86-64 builds without AVX-512 (portable builds, wheels), SSE2 intrinsics or AVX2 ones
-chosen at run time by the CPU. Measured on 1e7 draws (AVX-512 machine, loaded): plain at -O3 ~20 ms, AVX2
-~50 ms, SSE2 ~120 ms; the plain form built without AVX-512 ~160 ms. Large draws split their groups of blocks
+the forms of the same rounds: plain C that gcc vectorizes for AVX-512 (builds for such a CPU) and other
+architectures, or, on x86-64 builds without AVX-512 (portable builds, wheels), chosen at run time by the CPU:
+that plain C compiled for AVX-512 (x86-64-v4), AVX2 intrinsics or SSE2 ones. Measured on 1e7 draws in one C
+program, one thread (AVX-512 machine): -march=native 6.5 ms, portable build on this CPU 5.6-6.1 ms, forced
+AVX2 15 ms, forced SSE2 29 ms; numpy's Generator.random 16.5-22 ms. Large draws split their groups of blocks
 over the module's threads: every group's numbers depend on its counter alone, so the result does not depend
 on the number of threads.
 """
@@ -25,7 +26,8 @@ from aotgraph.tensor import philox, random_transforms
 _C_PHILOX = """
 #include <stdint.h>
 #include <string.h>
-/* AG_PHILOX_PLAIN / AG_PHILOX_SSE2 force one form (tests/codegen/test_philox_forms.py checks each one). */
+/* AG_PHILOX_PLAIN / AG_PHILOX_SSE2 / AG_PHILOX_AVX2 force one form (tests/codegen/test_philox_forms.py checks
+   each one). */
 #if defined(__x86_64__) && !defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__)) \\
     && !defined(AG_PHILOX_PLAIN)
 #include <immintrin.h>
@@ -39,10 +41,11 @@ _C_PHILOX = """
 #pragma GCC optimize("O3")
 #endif
 
-#ifndef AG_PHILOX_X86
 /* Philox4x32-$rounds over eight consecutive counters at once, each 32-bit word in a 64-bit lane: plain C that
-   gcc vectorizes well with AVX-512 (a build for a CPU that has it) and on other architectures. */
-static inline void ag_philox_lanes(uint64_t key, uint64_t first, uint64_t x0[8], uint64_t x1[8], uint64_t x2[8],
+   gcc vectorizes well with AVX-512 (a build for a CPU that has it, or the AVX-512 form below) and on other
+   architectures. Always inlined, so each form's target decides the instructions. */
+#define AG_ALWAYS_INLINE static inline __attribute__((always_inline))
+AG_ALWAYS_INLINE void ag_philox_lanes(uint64_t key, uint64_t first, uint64_t x0[8], uint64_t x1[8], uint64_t x2[8],
                                    uint64_t x3[8]) {
     uint64_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     int l, r;
@@ -63,7 +66,7 @@ static inline void ag_philox_lanes(uint64_t key, uint64_t first, uint64_t x0[8],
 }
 
 /* Groups g0 <= g < g1 of eight blocks from counter `counter`: 16 doubles per group, written from `out`. */
-static void ag_philox_f64_plain(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
+AG_ALWAYS_INLINE void ag_philox_f64_lanes(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
     uint64_t x0[8], x1[8], x2[8], x3[8], bits[16];
     double ones[16];
     int64_t g;
@@ -77,6 +80,20 @@ static void ag_philox_f64_plain(uint64_t key, uint64_t counter, int64_t g0, int6
         memcpy(ones, bits, sizeof ones);
         for (l = 0; l < 16; l++) out[16 * (g - g0) + l] = ones[l] - (1.0 - AG_TWO_M53);
     }
+}
+
+#ifndef AG_PHILOX_X86
+static void ag_philox_f64_plain(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
+    ag_philox_f64_lanes(key, counter, g0, g1, out);
+}
+#else
+/* The plain lanes compiled for AVX-512 in a portable x86-64 build, chosen at run time when the CPU has it.
+   With avx512f alone gcc keeps the 64-bit lane multiplies scalar-ish: 8.5-14.6 ms per 1e7 doubles against
+   6.1 ms with the x86-64-v4 set (measured; AVX2 15 ms, SSE2 29 ms). */
+#define AG_AVX512 "avx512f,avx512dq,avx512vl,avx512bw,avx512cd"
+__attribute__((target(AG_AVX512)))
+static void ag_philox_f64_avx512(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
+    ag_philox_f64_lanes(key, counter, g0, g1, out);
 }
 #endif
 
@@ -165,8 +182,13 @@ static void ag_philox_f64_avx2(uint64_t key, uint64_t counter, int64_t g0, int64
 static void ag_philox_f64(uint64_t key, uint64_t counter, int64_t g0, int64_t g1, double* out) {
 #if defined(AG_PHILOX_X86) && defined(AG_PHILOX_SSE2)
     ag_philox_f64_sse2(key, counter, g0, g1, out);
+#elif defined(AG_PHILOX_X86) && defined(AG_PHILOX_AVX2)
+    ag_philox_f64_avx2(key, counter, g0, g1, out);
 #elif defined(AG_PHILOX_X86)
-    if (__builtin_cpu_supports("avx2"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd"))
+        ag_philox_f64_avx512(key, counter, g0, g1, out);
+    else if (__builtin_cpu_supports("avx2"))
         ag_philox_f64_avx2(key, counter, g0, g1, out);
     else
         ag_philox_f64_sse2(key, counter, g0, g1, out);
