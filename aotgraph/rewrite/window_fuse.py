@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aotgraph.graph.basic import Apply, Op, Variable, clone_replace, toposort
+from aotgraph.graph.basic import Apply, Op, Variable, ancestors, clone_replace, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite.merge import merge
 from aotgraph.tensor.basic import apply
@@ -46,8 +46,15 @@ def window_fuse(outputs: Sequence[Variable]) -> list[Variable]:
     if not replace:
         return outputs
     # a replacement's inputs are old variables, which may depend on replaced ones (the gradient reads the
-    # epilogue's output): a second copy substitutes those too; merging joins the nodes both copies made
-    return merge(clone_replace(clone_replace(outputs, replace), replace))
+    # epilogue's output, the next layer's convolution this layer's): copy again until no replaced variable is
+    # left (one copy per chained layer at most); merging then joins the nodes several copies made
+    current = clone_replace(outputs, replace)
+    for _ in range(len(replace)):
+        seen = ancestors(current)
+        if not any(id(v) in seen for v in replace):
+            break
+        current = clone_replace(current, replace)
+    return merge(current)
 
 
 def _fuse_chain(conv: Apply, readers: dict, results: set) -> dict[Variable, Variable]:

@@ -93,3 +93,16 @@ def test_overlapping_windows_are_not_fused():
     out = pool_2d(conv2d(x, w), (2, 2), stride=(1, 1))
     check_rewrite([out, ag.grad(out.sum(), w)], "fast_run", {x: X, w: W}, exact=False,
                   ops={"conv2d_pool": 0, "pool": 1})
+
+
+def test_two_chained_layers_fuse_once_each():
+    x, w, b, w2, b2 = at.dtensor4("x"), at.dtensor4("w"), at.dvector("b"), at.dtensor4("w2"), at.dvector("b2")
+    hidden = _layer(x, w, b)
+    out = _layer(hidden, w2, b2)
+    cost = (out * out).sum()
+    W2 = rng.standard_normal((2, 4, 2, 2))
+    new = check_rewrite([cost, *ag.grad(cost, [w, b, w2, b2])], "fast_run", {x: X, w: W, b: B, w2: W2, b2: B[:2]},
+                        exact=False, ops={"conv2d_pool": 2, "conv2d_pool_grad": 2, "conv2d": 0, "pool": 0,
+                                          "max_pool_grad": 0, "conv2d_grad_inputs": 0, "conv2d_grad_filters": 0})
+    assert sorted(n.op.wrt for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool_grad") == [
+        ("filters",), ("inputs", "filters")]
