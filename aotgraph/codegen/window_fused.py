@@ -1,15 +1,17 @@
 """Rendering rules of the fused window ops (tensor/conv_pool.py, made by the `window_fuse` rewrite).
 
-`conv2d_pool` runs, per cache-sized chunk of images: im2col into a (columns, images, pixels) buffer, ONE
-matmul with the filter matrix into a (filters, images, pixels) chunk of the convolution's output, then a
-typed loop that pools the chunk while it is in cache, records which elements were each window's max (a byte
-per window) and applies the epilogue (bias + activation: the scalar statements of the elementwise fusion,
+`conv2d_pool` runs, per cache-sized chunk of images: im2col into an (images, columns, pixels) buffer, a
+matmul with the filter matrix per image into an (images, filters, pixels) chunk of the convolution's output,
+then a typed loop that pools the chunk while it is in cache, records which elements were each window's max (a
+byte per window) and applies the epilogue (bias + activation: the scalar statements of the elementwise fusion,
 printed by `loops.emit_statement`) to each pooled value. The full-size convolution output never exists.
+One BLAS call per image, not one per chunk: at LeNet's sizes BLAS then does not spread a call over threads,
+which on a loaded machine made the per-chunk product 5x slower with default threads (as fast on one thread).
 
 `conv2d_pool_grad` runs, per chunk: a typed loop that spreads each window's gradient to the elements its mask
-marks (the convolution's output gradient, in cache), then one matmul with the chunk's columns accumulated
-into the filter gradient and/or one matmul with the filter matrix scattered back by col2im into the input
-gradient. Chunks are one thread (BLAS's threads run the matmuls), so results do not depend on thread counts.
+marks (the convolution's output gradient, in cache), then matmuls with the chunk's columns accumulated
+into the filter gradient and/or with the filter matrix, scattered back by col2im into the input gradient.
+Our loops run on one thread (BLAS's threads run the matmuls), so results do not depend on thread counts.
 
 The loop with the epilogue is generated per op (its name carries a hash of what it computes); the rest is
 emitted once per module. The shape checks are the tensor layer's (`_conv_check`, `_pool_output_size`).
@@ -32,53 +34,9 @@ cdef extern from "<math.h>":
     const double _CVP_NAN "NAN"
 
 
-cdef void _cvp_im2col(const cython.floating* x, cython.floating* cols, Py_ssize_t b0, Py_ssize_t b1,
-                      const Py_ssize_t* g, bint back) noexcept nogil:
-    """cols[(ch, i, j), b - b0, (r, q)] = x[b, ch, r*sh + i*dh - ph, q*sw + j*dw - pw] (0 in the padding), or
-    (back) x[...] += cols[...] (col2im, x zeroed by the caller). g as _cv_im2col's."""
-    cdef Py_ssize_t c = g[0], h = g[1], w = g[2], kh = g[3], kw = g[4], oh = g[5], ow = g[6]
-    cdef Py_ssize_t ph = g[7], pw = g[8], sh = g[9], sw = g[10], dh = g[11], dw = g[12]
-    cdef Py_ssize_t nb = b1 - b0, b, ch, i, j, r, q, q0, q1, ih, shift
-    cdef const cython.floating* src
-    cdef cython.floating* dst
-    cdef cython.floating* row
-    for ch in range(c):
-        for i in range(kh):
-            for j in range(kw):
-                shift = j * dw - pw
-                q0 = _cv_first(-shift, sw, ow)
-                q1 = _cv_first(w - shift, sw, ow)
-                for b in range(b0, b1):
-                    dst = cols + ((ch * kh * kw + i * kw + j) * nb + b - b0) * oh * ow
-                    for r in range(oh):
-                        ih = r * sh + i * dh - ph
-                        if back:
-                            if ih < 0 or ih >= h:
-                                continue
-                            row = (<cython.floating*>x) + ((b * c + ch) * h + ih) * w + shift
-                            for q in range(q0, q1):
-                                row[q * sw] += dst[r * ow + q]
-                            continue
-                        if ih < 0 or ih >= h:
-                            for q in range(ow):
-                                dst[r * ow + q] = 0
-                            continue
-                        src = x + ((b * c + ch) * h + ih) * w + shift
-                        for q in range(q0):
-                            dst[r * ow + q] = 0
-                        if sw == 1:
-                            for q in range(q0, q1):
-                                dst[r * ow + q] = src[q]
-                        else:
-                            for q in range(q0, q1):
-                                dst[r * ow + q] = src[q * sw]
-                        for q in range(q1 if q1 > q0 else q0, ow):
-                            dst[r * ow + q] = 0
-
-
 cdef void _cvp_unpool(const unsigned char* mask, const cython.floating* gz, cython.floating* g, Py_ssize_t b0,
                       Py_ssize_t nb, const Py_ssize_t* d) noexcept nogil:
-    """g[filter, b - b0, pixel] = the pooled gradient of the window holding pixel where the mask marks it, else 0.
+    """g[b - b0, filter, pixel] = the pooled gradient of the window holding pixel where the mask marks it, else 0.
     d: filters, conv rows, conv cols, pooled rows, pooled cols, ws0, ws1, stride0, stride1."""
     cdef Py_ssize_t k = d[0], oh = d[1], ow = d[2], ph = d[3], pw = d[4], ws0 = d[5], ws1 = d[6]
     cdef Py_ssize_t s0 = d[7], s1 = d[8], ch, b, r, q, i, j, at
@@ -89,7 +47,7 @@ cdef void _cvp_unpool(const unsigned char* mask, const cython.floating* gz, cyth
     cdef cython.floating* p
     for ch in range(k):
         for b in range(nb):
-            dst = g + (ch * nb + b) * oh * ow
+            dst = g + (b * k + ch) * oh * ow
             if not tiled:
                 for i in range(oh * ow):
                     dst[i] = 0
@@ -108,21 +66,6 @@ cdef void _cvp_unpool(const unsigned char* mask, const cython.floating* gz, cyth
                     for i in range(ws0):
                         for j in range(ws1):
                             p[i * ow + j] = v if (bits >> (i * ws1 + j)) & 1 else 0
-
-
-cdef int _cvp_columns(cnp.ndarray x, cnp.ndarray cols, Py_ssize_t b0, Py_ssize_t b1, tuple geometry,
-                      bint back) except -1:
-    cdef Py_ssize_t g[13]
-    cdef int k
-    for k in range(13):
-        g[k] = geometry[k]
-    if cnp.PyArray_TYPE(x) == cnp.NPY_DOUBLE:
-        with nogil:
-            _cvp_im2col(<const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(cols), b0, b1, g, back)
-    else:
-        with nogil:
-            _cvp_im2col(<const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(cols), b0, b1, g, back)
-    return 0
 
 
 cdef int _cvp_spread(cnp.ndarray mask, cnp.ndarray gz, cnp.ndarray g, Py_ssize_t b0, Py_ssize_t nb,
@@ -172,13 +115,12 @@ def _cvp_forward(x, w, extras, declared, epilogue, border, subsample, dilation, 
                                  f"on an axis its type declares broadcastable)")
     extras = tuple(np.broadcast_to(np.asarray(e, dtype=dtype), out.shape) for e in extras)
     steps = tuple(s // e.itemsize for e in extras for s in e.strides)
-    cols = np.empty(filters.shape[1] * chunk * pixels, dtype)
-    conv = np.empty(k * chunk * pixels, dtype)
+    cols = np.empty((chunk, filters.shape[1], pixels), dtype)
+    conv = np.empty((chunk, k, pixels), dtype)
     for b0 in range(0, n, chunk):
         b1 = min(n, b0 + chunk)
-        _cvp_columns(x, cols, b0, b1, geometry, False)
-        np.matmul(filters, cols[:filters.shape[1] * (b1 - b0) * pixels].reshape(filters.shape[1], -1),
-                  out=conv[:k * (b1 - b0) * pixels].reshape(k, -1))
+        _cv_columns(x, cols, b0, b1, geometry, False)
+        np.matmul(filters, cols[:b1 - b0], out=conv[:b1 - b0])
         epilogue(conv, out, mask, extras, steps, b0, b1 - b0, dims, masked)
     return (out, mask) if masked else out
 
@@ -193,23 +135,21 @@ def _cvp_grad(x, w, mask, gz, wrt, border, subsample, dilation, flip, ws, stride
     mask = np.ascontiguousarray(mask)
     gz = np.ascontiguousarray(gz, dtype=dtype)
     rows = filters.shape[1]
-    cols = np.empty(rows * chunk * pixels, dtype)
-    g = np.empty(k * chunk * pixels, dtype)
+    cols = np.empty((chunk, rows, pixels), dtype)
+    g = np.empty((chunk, k, pixels), dtype)
     dx = np.zeros(x.shape, dtype) if "inputs" in wrt else None
     dw = np.zeros((k, rows), dtype) if "filters" in wrt else None
-    part = np.empty((k, rows), dtype)
+    part = np.empty((chunk, k, rows), dtype)
     for b0 in range(0, n, chunk):
         b1 = min(n, b0 + chunk)
-        g_chunk = g[:k * (b1 - b0) * pixels].reshape(k, -1)
-        cols_chunk = cols[:rows * (b1 - b0) * pixels].reshape(rows, -1)
         _cvp_spread(mask, gz, g, b0, b1 - b0, dims)
         if dw is not None:
-            _cvp_columns(x, cols, b0, b1, geometry, False)
-            np.matmul(g_chunk, cols_chunk.T, out=part)
-            dw += part
+            _cv_columns(x, cols, b0, b1, geometry, False)
+            np.matmul(g[:b1 - b0], cols[:b1 - b0].transpose(0, 2, 1), out=part[:b1 - b0])
+            dw += part[:b1 - b0].sum(axis=0)
         if dx is not None:
-            np.matmul(filters.T, g_chunk, out=cols_chunk)
-            _cvp_columns(dx, cols, b0, b1, geometry, True)
+            np.matmul(filters.T, g[:b1 - b0], out=cols[:b1 - b0])
+            _cv_columns(dx, cols, b0, b1, geometry, True)
     results = []
     if dx is not None:
         results.append(dx)
@@ -325,7 +265,7 @@ def _epilogue_source(name: str, dtype: str, ws: tuple, n_extra: int, decls: list
     lines = [
         f"def {name}(cnp.ndarray conv, cnp.ndarray out, cnp.ndarray mask, tuple extras, tuple steps, Py_ssize_t b0,",
         "        Py_ssize_t nb, tuple dims, bint masked):",
-        '    """Pool a chunk (filters, images, pixels) of the convolution; mark each max; apply the epilogue."""',
+        '    """Pool a chunk (images, filters, pixels) of the convolution; mark each max; apply the epilogue."""',
         f"    cdef const {t}* pconv = <const {t}*>cnp.PyArray_DATA(conv)",
         f"    cdef {t}* pout = <{t}*>cnp.PyArray_DATA(out)",
         "    cdef unsigned char* pmask = <unsigned char*>cnp.PyArray_DATA(mask)",
@@ -341,7 +281,7 @@ def _epilogue_source(name: str, dtype: str, ws: tuple, n_extra: int, decls: list
         "    with nogil:",
         "        for ch in range(k):",
         "            for b in range(b0, b0 + nb):",
-        "                src = pconv + (ch * nb + b - b0) * oh * ow",
+        "                src = pconv + ((b - b0) * k + ch) * oh * ow",
         "                at = (b * k + ch) * ph * pw",
         *indent(plane, 4),
     ]
