@@ -1,5 +1,5 @@
-"""The fused convolution ops (window_fuse: conv2d + max-pool + bias + activation, and their gradient) compiled
-in one built module, against the reference backend (the unfused graph evaluated by numpy)."""
+"""The fused convolution ops (window_fuse: conv2d + max-pool + bias + activation, and their gradient) and the
+max-pool gradient's gradient compiled in one built module, against the reference backend (numpy)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from cgcases import assert_same
 
 import aotgraph as ag
 import aotgraph.tensor as at
+from aotgraph.graph.basic import Op
+from aotgraph.tensor.basic import apply
 from aotgraph.tensor.nnet import conv2d, relu, sigmoid
 from aotgraph.tensor.signal.pool import pool_2d
 
@@ -36,7 +38,15 @@ def _cases():
     reused = at.tanh(pooled + _bias(b))
     xs, ws, bs = at.dtensor4("xs"), at.dtensor4("ws"), at.dvector("bs")
     big = sigmoid(pool_2d(conv2d(xs, ws), (2, 2)) + _bias(bs))
+    p, gz, gg = at.dtensor4("p"), at.dtensor4("gz"), at.dtensor4("gg")
+    seconds = []
+    for z in (pool_2d(p, (2, 2)), pool_2d(p, (3, 2), ignore_border=False), pool_2d(p, (2, 2), stride=(1, 1),
+                                                                                  pad=(1, 1))):
+        routed = apply(Op("max_pool_grad", **z.owner.op.params), p, z, gz[:, :, :z.shape[2], :z.shape[3]])
+        seconds.append(ag.grad((routed * gg).sum(), gz))
     return {
+        "grad_grad": ([p, gz, gg], seconds, [X, rng.standard_normal((5, 2, 14, 14)), rng.standard_normal(X.shape)],
+                      1e-12),
         "layer": ([x, w, b], [layer, *ag.grad((layer * layer).sum(), [x, w, b])], [X, W, B], 1e-12),
         "layer_w": ([x, w, b], [layer, *ag.grad((layer * layer).sum(), [w, b])], [X, W, B], 1e-12),
         "layer32": ([xf, wf, bf], [layer32, *ag.grad((layer32 * layer32).sum(), [xf, wf, bf])],
