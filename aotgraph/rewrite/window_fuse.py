@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from aotgraph.graph.basic import Apply, Op, Variable, ancestors, clone_replace, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.rewrite.merge import merge
 from aotgraph.tensor.basic import apply
 from aotgraph.tensor.conv_pool import CONV_PARAMS, MAX_MASK_BITS
-from aotgraph.tensor.fused import ScalarProgram
+from aotgraph.tensor.fused import ScalarProgram, stmt_types
 
 _GRAD_OPS = {"conv2d_grad_inputs": "inputs", "conv2d_grad_filters": "filters"}
 
@@ -162,4 +164,6 @@ def _epilogue(head: Variable, others: list[Apply], results: set) -> tuple | None
     new_ref = {f"i{k}": order[id(v)] for k, v in enumerate(node.inputs)}
     stmts = tuple((op, tuple(new_ref.get(a, a) for a in args)) for op, args in program.stmts)
     types = (head.type, *(v.type for v in extras))
+    if any(np.dtype(t.dtype).kind not in "bf" for t in stmt_types(program, [v.type for v in node.inputs]).values()):
+        return None  # integer statements may need the loop's error flag (integer power): left to the fused loop
     return ScalarProgram(stmts, tuple(new_ref.get(r, r) for r in program.outputs), types), extras, node.outputs[0]

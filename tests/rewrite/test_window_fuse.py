@@ -106,3 +106,12 @@ def test_two_chained_layers_fuse_once_each():
                                           "max_pool_grad": 0, "conv2d_grad_inputs": 0, "conv2d_grad_filters": 0})
     assert sorted(n.op.wrt for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool_grad") == [
         ("filters",), ("inputs", "filters")]
+
+
+def test_an_epilogue_with_integer_statements_stays_apart():
+    x, w = at.dtensor4("x"), at.dtensor4("w")
+    out = pool_2d(conv2d(x, w), (2, 2))
+    out = (at.cast(out * 4, "int64") ** 2).astype("float64")  # an integer power: the loop's error flag
+    new = check_rewrite(out, "fast_run", {x: X, w: W}, exact=False, ops={"conv2d_pool": 1})
+    (node,) = [n for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool"]
+    assert node.op.expr is None
