@@ -17,7 +17,8 @@ gradient routes the pooled gradient to each window's max and multiplies it with 
 aotgraph's convolution multiplies cache-sized chunks of that matrix (numpy's matmul on each), so the two
 sides use BLAS differently: numpy's one large product uses BLAS's threads, which on a shared, loaded
 machine can cost more than they bring. Run it also with OPENBLAS_NUM_THREADS=1 (or the variable of your
-BLAS) to compare on one thread.
+BLAS) to compare on one thread. The six timings are taken in turns (one call of each per round; medians),
+so a change of the machine's load during the run weighs on every row alike.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import argparse
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from timing import median_ms, row  # noqa: E402 - benchmarks/timing.py, beside this script
+from timing import interleaved_ms, row  # noqa: E402 - benchmarks/timing.py, beside this script
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -113,12 +114,16 @@ def main(argv=None) -> None:
     cols = numpy_columns(x)
     w_matrix = np.ascontiguousarray(w_value[:, :, ::-1, ::-1].reshape(FILTERS, -1))
     g_conv = rng.standard_normal((cols.shape[0], FILTERS)).astype(args.dtype)
-    matmul = median_ms(lambda: cols @ w_matrix.T, args.repeat)
-    matmuls = matmul + median_ms(lambda: g_conv.T @ cols, args.repeat)
-    numpy_fwd = median_ms(lambda: numpy_forward(x, w_value, b_value), args.repeat)
-    numpy_both = median_ms(lambda: numpy_forward_backward(x, w_value, b_value, r), args.repeat)
-    ours_fwd = median_ms(lambda: forward(x), args.repeat)
-    ours_both = median_ms(lambda: backward(x, r), args.repeat)
+    ms = interleaved_ms({
+        "matmul": lambda: cols @ w_matrix.T,
+        "grad_matmul": lambda: g_conv.T @ cols,
+        "numpy_fwd": lambda: numpy_forward(x, w_value, b_value),
+        "numpy_both": lambda: numpy_forward_backward(x, w_value, b_value, r),
+        "ours_fwd": lambda: forward(x),
+        "ours_both": lambda: backward(x, r),
+    }, args.repeat)
+    matmul, matmuls = ms["matmul"], ms["matmul"] + ms["grad_matmul"]
+    numpy_fwd, numpy_both, ours_fwd, ours_both = ms["numpy_fwd"], ms["numpy_both"], ms["ours_fwd"], ms["ours_both"]
 
     print(f"LeNet layer 1: {args.batch} x 1x28x28 {args.dtype}, {FILTERS} filters 5x5, max-pool 2x2, tanh")
     print("1. forward")

@@ -22,6 +22,20 @@ def median_ms(fn, repeat: int) -> float:
     return float(np.median(_times(fn, repeat))) * 1e3
 
 
+def interleaved_ms(fns: dict, repeat: int) -> dict:
+    """Median milliseconds per call of each of `fns` (name -> function), timed in turns (one call of each per
+    round): on a shared machine whose load changes within a run, every candidate sees the same load."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) * 1e3 for name, t in times.items()}
+
+
 def best(fn, repeat: int = 7) -> float:
     """Fastest seconds per call of `fn`."""
     return min(_times(fn, repeat))

@@ -163,6 +163,8 @@ CASES = [(spec.name, getattr(at, spec.name), spec.grad_point()) for spec in SPEC
      [rand(5, 3), np.eye(3)[[0, 2, 1, 1, 0]]]),
 ]
 
+_POOL = dict(ws=(3, 2), stride=(3, 2), pad=(0, 0), ignore_border=False, mode="max")
+
 # convolution and pooling (tests/tensor/test_conv.py and test_pool.py check them in depth): the forward ops, and the
 # gradient ops as functions of their own (their second derivatives run through test_verify_grad_second_order)
 CASES += [
@@ -174,6 +176,11 @@ CASES += [
     ("average_pool", lambda x: pool_2d(x, (2, 2), ignore_border=True, mode="average_exc_pad"), [rand(2, 2, 4, 4)]),
     ("average_pool_grad", lambda x: ag.grad((pool_2d(x, (2, 2), ignore_border=True, mode="average_inc_pad") ** 2).sum(),
                                             x), [rand(2, 2, 4, 4)]),
+    # the max-pool gradient and its own gradient: linear in the gradient they route (zero in x, nearly everywhere)
+    ("max_pool_grad", lambda x, gz: apply(Op("max_pool_grad", **_POOL), x, pool_2d(x, (3, 2), False), gz),
+     [rand(2, 5, 5), rand(2, 2, 3, seed=1)]),
+    ("max_pool_grad_grad", lambda x, gg: apply(Op("max_pool_grad_grad", **_POOL), x, pool_2d(x, (3, 2), False), gg),
+     [rand(2, 5, 5), rand(2, 5, 5, seed=1)]),
 ]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aotgraph.codegen import window_ops
+from aotgraph.codegen import window_fused, window_ops
 from aotgraph.codegen.dtypes import TYPENUM
 from aotgraph.codegen.ir import Buffer, CallStep
 from aotgraph.codegen.loops import tuple_literal
@@ -297,3 +297,4 @@ def _bartlett(node, ins, outs):
 
 
 OPS.update(window_ops.RULES)  # conv2d, pooling and their gradients: see window_ops.py
+OPS.update(window_fused.RULES)  # conv2d + max-pool + epilogue, and its gradient: see window_fused.py

@@ -387,6 +387,25 @@ def _pl_pool_grad(x, z, gz, ws, stride, pad, ignore_border, mode, name):
         gx = np.zeros(x.shape, x.dtype)
     _pl_run(x, z, gz, gx, images, geometry, True, assign)
     return gx
+
+
+def _pl_max_grad_grad(x, z, gg, ws, stride, pad, ignore_border, name):
+    """Each window's sum of gg over its elements equal to its max (numpy: small, second-order only)."""
+    _pool_check_pooled(name, x.shape, z.shape, ws, stride, pad, ignore_border)
+    if tuple(gg.shape) != tuple(x.shape):
+        raise ValueError(f"{name}: the input's gradient has shape {tuple(gg.shape)}, the input {tuple(x.shape)}")
+    lead = x.ndim - 2
+    h, w = x.shape[lead], x.shape[lead + 1]
+    out = np.zeros(z.shape, x.dtype)
+    gg = np.asarray(gg, dtype=x.dtype)
+    for i in range(ws[0]):
+        rows = np.arange(z.shape[lead]) * stride[0] - pad[0] + i
+        for j in range(ws[1]):
+            cols = np.arange(z.shape[lead + 1]) * stride[1] - pad[1] + j
+            inside = ((rows >= 0) & (rows < h))[:, None] & ((cols >= 0) & (cols < w))[None, :]
+            at = (np.clip(rows, 0, h - 1)[:, None], np.clip(cols, 0, w - 1)[None, :])
+            out += np.where(inside & (x[(Ellipsis,) + at] == z), gg[(Ellipsis,) + at], 0)
+    return out
 '''
 
 
@@ -460,6 +479,14 @@ def _max_pool_grad(node, ins, outs):
     (x, z, gz), (gx,) = ins, outs
     return _call(ins, outs, f"{gx.name} = _pl_pool_grad({x.name}, {z.name}, {gz.name}, {_pool_params(node.op)}, "
                             f"{node.op.name!r})", _POOL_HELPERS)
+
+
+@_rule("max_pool_grad_grad")
+def _max_pool_grad_grad(node, ins, outs):
+    (x, z, gg), (out,) = ins, outs
+    return _call(ins, outs, f"{out.name} = _pl_max_grad_grad({x.name}, {z.name}, {gg.name}, {node.op.ws!r}, "
+                            f"{node.op.stride!r}, {node.op.pad!r}, {node.op.ignore_border!r}, {node.op.name!r})",
+                 _POOL_HELPERS)
 
 
 @_rule("average_pool_grad")

@@ -1,16 +1,17 @@
 """Graph rewrites: the optimizer. One readable list of named passes per pipeline (STYLE lesson 4).
 
-    merge -> fold -> scan -> canonicalize -> stabilize -> fuse -> matvec -> inplace
+    merge -> fold -> scan -> canonicalize -> stabilize -> fuse -> matvec -> window_fuse -> inplace
                                                                 ('fast_run'; 'fast_compile': merge only)
 
 Each pass is a function `pass(outputs) -> new outputs` over lists of variables; it never changes the graph it is
 given and keeps graph inputs (explicit inputs, shared variables) the same objects. `fuse` makes each elementwise
 region (and a region feeding a reduction) one node, the form the compiled backend renders as one loop; `matvec`
-makes `X.T @ f(X @ w)` one node reading X once (matvec.py); `inplace` lets such nodes overwrite inputs nobody reads
-afterwards. A pass that needs more than the outputs gets it as a keyword argument from `optimize_spec`, where the
-spec is, not as state on the graph: `inplace` takes `mutable`, the inputs declared In(..., mutable=True), and
-`updates_from`, the index of the first result that is an update (a shared variable's next value never lives in a
-buffer the caller owns).
+makes `X.T @ f(X @ w)` one node reading X once (matvec.py); `window_fuse` makes a convolution, its max-pooling
+and their elementwise epilogue one node (and their gradients another); `inplace` lets such nodes overwrite inputs
+nobody reads afterwards. A pass that needs more than the outputs gets it as a keyword argument from
+`optimize_spec`, where the spec is, not as state on the graph: `inplace` takes `mutable`, the inputs declared
+In(..., mutable=True), and `updates_from`, the index of the first result that is an update (a shared variable's
+next value never lives in a buffer the caller owns).
 
 Debug switches: AOTGRAPH_CHECK_REWRITES=1 re-runs type inference over the whole graph after every pass
 (like `check=True`); AOTGRAPH_PRINT_PASSES=1 prints the graph after every pass (debugprint) to stderr.
@@ -28,7 +29,17 @@ from collections.abc import Callable, Sequence
 from aotgraph.graph.basic import Variable, toposort
 from aotgraph.graph.rules import rule_of
 from aotgraph.printing import debugprint
-from aotgraph.rewrite import canonicalize, fold, fuse, inplace, matvec, merge, scan_rules, stabilize  # the passes
+from aotgraph.rewrite import (  # the pass modules
+    canonicalize,
+    fold,
+    fuse,
+    inplace,
+    matvec,
+    merge,
+    scan_rules,
+    stabilize,
+    window_fuse,
+)
 from aotgraph.rewrite.check import RewriteCheckError, check_graph
 from aotgraph.rewrite.engine import RewriteLoopError
 
@@ -44,6 +55,7 @@ PASSES: dict[str, Pass] = {
     "stabilize": stabilize.stabilize,
     "fuse": fuse.fuse,
     "matvec": matvec.fuse_matvec,
+    "window_fuse": window_fuse.window_fuse,
     "inplace": inplace.inplace,
 }
 CONTEXT = {"inplace": ("mutable", "updates_from")}  # pass -> the keyword arguments it takes from the caller
@@ -51,11 +63,12 @@ CONTEXT = {"inplace": ("mutable", "updates_from")}  # pass -> the keyword argume
 # Passes that know nothing of ops overwriting their inputs (destroy_map): merging two nodes, or replacing
 # x * 1 by x, could hand an in-place op a value that something else still reads. They leave a graph that
 # already holds an in-place op (compiled with accept_inplace=True) as it is.
-UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "scan", "canonicalize", "stabilize", "fuse", "matvec", "inplace"})
+UNAWARE_OF_INPLACE = frozenset({"merge", "fold", "scan", "canonicalize", "stabilize", "fuse", "matvec", "window_fuse",
+                                "inplace"})
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "fast_compile": ("merge",),
-    "fast_run": ("merge", "fold", "scan", "canonicalize", "stabilize", "fuse", "matvec", "inplace"),
+    "fast_run": ("merge", "fold", "scan", "canonicalize", "stabilize", "fuse", "matvec", "window_fuse", "inplace"),
 }
 
 

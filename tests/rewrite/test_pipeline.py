@@ -54,7 +54,7 @@ def test_trace_sees_every_pass_in_order():
     seen = []
     rewrite_graph([x * 1], "fast_run", trace=lambda name, outs: seen.append((name, len(toposort(outs)))))
     assert seen == [("merge", 1), ("fold", 1), ("scan", 1), ("canonicalize", 0), ("stabilize", 0), ("fuse", 0),
-                    ("matvec", 0), ("inplace", 0)]
+                    ("matvec", 0), ("window_fuse", 0), ("inplace", 0)]
 
 
 def test_print_passes_switch(monkeypatch, capsys):

@@ -90,6 +90,29 @@ def test_max_gradient_goes_to_every_tied_max_as_in_theano():
     np.testing.assert_array_equal(run(g, {x: np.array([[1.0, 1.0], [0.0, 1.0]])}), [[1.0, 1.0], [0.0, 1.0]])
 
 
+def test_max_gradient_of_gradient_is_its_transpose():
+    """max_pool_grad_grad (Theano's DownsampleFactorMaxGradGrad): <ggx, max_pool_grad(gz)> = <mpgg(ggx), gz>; ties
+    and a NaN window included; and the gradient of the second derivative is the max-pool gradient again."""
+    rng = np.random.default_rng(4)
+    x, gz, gg = at.dtensor4("x"), at.dtensor4("gz"), at.dtensor4("gg")
+    xv = rng.standard_normal((1, 2, 5, 7))
+    xv[0, 0, :2, :2] = 1.0  # a tied window
+    xv[0, 1, 3, 4] = np.nan
+    for ws, ignore_border, stride, pad in GEOMETRIES[:5]:
+        z = pool_2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad)
+        params = z.owner.op.params
+        routed = apply(Op("max_pool_grad", **params), x, z, gz)
+        (second,) = ag.grad((routed * gg).sum(), [gz])
+        assert second.owner.op.name == "max_pool_grad_grad"
+        zv = run(z, {x: xv})
+        gzv, ggv = rng.standard_normal(zv.shape), rng.standard_normal(xv.shape)
+        left = np.sum(run(routed, {x: xv, gz: gzv}) * ggv)
+        right = np.sum(run(second, {x: xv, gz: gzv, gg: ggv}) * gzv)
+        np.testing.assert_allclose(left, right, rtol=1e-12)
+        (third,) = ag.grad((second * gz).sum(), [gg])
+        np.testing.assert_allclose(run(third, {x: xv, gz: gzv, gg: ggv}), run(routed, {x: xv, gz: gzv}), rtol=1e-12)
+
+
 def test_verify_grad_reference():
     point = np.random.default_rng(3).standard_normal((2, 5, 6))
     verify_grad(lambda a: [pool_2d(a, (3, 2), ignore_border=False, stride=(1, 2)),

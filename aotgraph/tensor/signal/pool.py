@@ -5,7 +5,10 @@ Ops defined here (each with infer, numpy reference and gradient):
 - `pool{ws, stride, pad, ignore_border, mode}(x)`: max, sum or average of each window;
 - `max_pool_grad{...}(x, z, gz)`: z = pool(x); like Theano's MaxPoolGrad, every element of a window
   equal to the window's max receives the window's gradient;
-- `average_pool_grad{...}(x, gz)` for 'sum', 'average_inc_pad' and 'average_exc_pad' (x gives its shape).
+- `average_pool_grad{...}(x, gz)` for 'sum', 'average_inc_pad' and 'average_exc_pad' (x gives its shape);
+- `max_pool_grad_grad{...}(x, z, ggx)`: the gradient of max_pool_grad (Theano's DownsampleFactorMaxGradGrad):
+  max_pool_grad is linear in gz and piecewise constant in x and z, so its gradient with respect to gz is
+  its transpose, each window's sum of ggx over the elements equal to the window's max (0 for x and z).
 
 As in Theano, 'max' and 'sum' never count the padding; 'average_inc_pad' divides by the window's size
 including padding, 'average_exc_pad' by the number of input elements it covers. With
@@ -189,7 +192,42 @@ def _average_grad_grad(op: Op, inputs, outputs, gouts):
     return [None, apply(Op("pool", **op.params), gg)]
 
 
-register("max_pool_grad", OpRule(infer=_grad_infer, perform=_max_grad_perform))
+def _max_grad_grad(op: Op, inputs, outputs, gouts):
+    (x, z, _), (gg,) = inputs, gouts
+    return [None, None, apply(Op("max_pool_grad_grad", **op.params), x, z, gg)]
+
+
+def _max_grad_grad_infer(op: Op, types: list[TensorType]) -> list[TensorType]:
+    if len(types) != 3:
+        raise type_error(op.name, f"takes 3 inputs, got {len(types)}", *types)
+    _check_input(op.name, *types)
+    if any(t.ndim != types[0].ndim for t in types):
+        raise type_error(op.name, "takes tensors of one rank", *types)
+    return [TensorType(types[0].dtype, types[1].shape)]
+
+
+def _max_grad_grad_perform(op: Op, x, z, gg):
+    _check_pooled(op, x, z)
+    if gg.shape != x.shape:
+        raise ValueError(f"{op.name}: the input's gradient has shape {gg.shape}, the input {x.shape}")
+    _, view = _windows(op, x, -np.inf)
+    _, gview = _windows(op, gg.astype(x.dtype, copy=False), 0)
+    out = np.zeros(z.shape, x.dtype)
+    for r in range(op.ws[0]):  # the window's elements in row-major order, as the compiled loop adds them
+        for c in range(op.ws[1]):
+            out += np.where(view[..., r, c] == z, gview[..., r, c], 0)
+    return (out,)
+
+
+def _max_grad_grad_grad(op: Op, inputs, outputs, gouts):
+    # linear in ggx: its transpose is max_pool_grad itself
+    (x, z, _), (g,) = inputs, gouts
+    return [None, None, apply(Op("max_pool_grad", **op.params), x, z, g)]
+
+
+register("max_pool_grad", OpRule(infer=_grad_infer, perform=_max_grad_perform, grad=_max_grad_grad))
+register("max_pool_grad_grad", OpRule(infer=_max_grad_grad_infer, perform=_max_grad_grad_perform,
+                                      grad=_max_grad_grad_grad))
 register("average_pool_grad", OpRule(infer=_grad_infer, perform=_average_grad_perform, grad=_average_grad_grad))
 
 
