@@ -62,6 +62,19 @@ class ScalarStmt:
     level: int = PER_ELEMENT
 
 
+def program_statements(program, types: dict, scalars: dict[str, tuple[Operand, int]]) -> list[ScalarStmt]:
+    """The statements of a fused op's `program`, each computed at the most frequent level of its operands.
+
+    `scalars` maps the program's input names (`i<k>`) to (operand, level) and receives each `t<j>`."""
+    stmts = []
+    for j, (op, args) in enumerate(program.stmts):
+        level = max([scalars[a][1] for a in args], default=ONCE)
+        stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, op, tuple(scalars[a][0] for a in args),
+                                tuple(types[a].dtype for a in args), level))
+        scalars[f"t{j}"] = (f"t{j}", level)
+    return stmts
+
+
 @dataclass
 class ElemwiseStep:
     """One loop over the broadcast shape of `leaves` (rank `nd`), computing `stmts` per element.

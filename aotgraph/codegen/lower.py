@@ -35,6 +35,7 @@ from aotgraph.codegen.ir import (
     ScalarStmt,
     ScanStep,
     Step,
+    program_statements,
 )
 from aotgraph.codegen.scalar import scalar_rules, sets_error_flag
 from aotgraph.codegen.scanloop import SCAN_HELPERS
@@ -171,12 +172,7 @@ class _Lowering:
             scalars[f"i{k}"] = (f"a{len(leaves)}", _leaf_level(v, nd))
             leaves.append(self.buffer(v))
             levels.append(_leaf_level(v, nd))
-        stmts = []
-        for j, (op, args) in enumerate(program.stmts):
-            level = max([scalars[a][1] for a in args], default=ONCE)
-            stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, op, tuple(scalars[a][0] for a in args),
-                                    tuple(types[a].dtype for a in args), level))
-            scalars[f"t{j}"] = (f"t{j}", level)
+        stmts = program_statements(program, types, scalars)
         leaf_scalars = [f"a{k}" for k in range(len(leaves))]
         outs = [self.new_buffer(v) for v in node.outputs]
         if reduce is not None:

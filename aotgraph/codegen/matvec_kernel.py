@@ -26,7 +26,7 @@ import hashlib
 import numpy as np
 
 from aotgraph.codegen.dtypes import CTYPE, TYPENUM, literal
-from aotgraph.codegen.ir import ONCE, PER_ELEMENT, Buffer, CallStep, ScalarConst, ScalarStmt
+from aotgraph.codegen.ir import ONCE, PER_ELEMENT, Buffer, CallStep, ScalarConst, ScalarStmt, program_statements
 from aotgraph.codegen.loops import CHUNK, IND, emit_statement, indent, operand_text
 from aotgraph.codegen.ops import rule
 from aotgraph.graph.basic import Apply, Constant
@@ -182,12 +182,7 @@ def _statements(node: Apply, leaves: _Leaves) -> tuple[list[ScalarStmt], object]
             scalars[f"i{k}"] = (leaves.inline[k], ONCE)
         else:
             scalars[f"i{k}"] = (f"a{k}", ONCE if k in leaves.scalars else PER_ELEMENT)
-    stmts = []
-    for j, (op, args) in enumerate(program.stmts):
-        level = max([scalars[a][1] for a in args], default=ONCE)
-        stmts.append(ScalarStmt(f"t{j}", types[f"t{j}"].dtype, op, tuple(scalars[a][0] for a in args),
-                                tuple(types[a].dtype for a in args), level))
-        scalars[f"t{j}"] = (f"t{j}", level)
+    stmts = program_statements(program, types, scalars)
     return stmts, scalars[program.outputs[0]][0]
 
 
