@@ -11,6 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # opspecs.py: the op test specs every test package reads
 
+from buildbatches import MAX_C_MB  # noqa: E402 (larger test modules cost gcc minutes: tests split their builds)
+
 _CACHE = os.environ.setdefault("AOTGRAPH_CACHE_DIR", tempfile.mkdtemp(prefix="aotgraph-test-cache-"))
 # Tests that do not ask for a mode use the numpy reference: compiling costs seconds per function, so the
 # compiled backend runs where a test asks for it (the `mode` fixture runs semantics tests in both).
@@ -36,7 +38,6 @@ def mode(request) -> str:
     return request.param
 
 
-MAX_C_MB = 2.0  # larger test modules cost gcc minutes; but every built module also carries ~1 MB of fixed C
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -106,10 +106,9 @@ def _runner(kernel: Kernel) -> list[str]:
         body += [f"{name} = None" for name in step.dead]
     step_args = tuple_literal([tuple_literal([b.name for b in s.body.ins]) for s in kernel.steps])
     handler = [  # the failing step's arguments are still alive: intermediates die only after their last step
-        "except Exception as exc:",
-        IND + "if step < 0:",
-        IND * 2 + "raise",
-        IND + f"raise _node_error(exc, where[step], {step_args}[step]) from None",
+        "except:",  # one shared handler (kernel_support.pyx.j2) re-raises it naming the step's node
+        IND + f"_node_failed(step, where, {step_args})",
+        IND + "raise",
     ]
     if quiet:
         handler += ["finally:", IND + "if quiet is not None:", IND * 2 + "_restore_numpy(quiet)"]

@@ -1,7 +1,9 @@
 """Codegen tests: one build cache for the session, helpers to build many functions into one module.
 
-Compiling costs seconds per module, so tests batch their functions: each test file builds one module
-(`build_module`) from a dict of many functions and checks them all against the reference backend.
+Compiling costs seconds per module, so tests batch their functions: a test file builds one module
+(`build_module`) from a dict of many functions and checks them all against the reference backend. Files
+that check many kernels (elementwise, ops) build them in process in modules of <= ~2 MB of C instead
+(tests/buildbatches.py): gcc's time grows with a module's C.
 """
 
 from __future__ import annotations

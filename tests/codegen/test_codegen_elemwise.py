@@ -1,7 +1,8 @@
 """Compiled elementwise ops against the reference backend: every op, every dtype, mixed dtypes, layouts.
 
-Every function below is built into ONE module (compiling costs seconds per module); each test then
-calls the compiled function and the same function under FAST_COMPILE and compares: exactly for
+Every function below is compiled in process into as few modules as fit ~2 MB of C each (compiling costs
+seconds per module: tests/buildbatches.py); each test then calls the compiled function and the same function
+under FAST_COMPILE and compares: exactly for
 bools, integers, comparisons and min/max, within a few ULPs for floats.
 """
 
@@ -11,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+from buildbatches import in_process
 from cgcases import DTYPES, assert_same, values
 from opspecs import SPECS
 
@@ -122,40 +124,20 @@ CASES = _cases()
 LAYOUT = _layout_cases()
 
 
-class _Modules:
-    """The two built modules (mixed-dtype pairs in the second) seen as one namespace."""
-
-    def __init__(self, *modules):
-        self.modules = modules
-
-    def __getattr__(self, name):
-        for m in self.modules:
-            if hasattr(m, name):
-                return getattr(m, name)
-        raise AttributeError(name)
-
-
 @pytest.fixture(scope="module")
-def mod(build_modules):
-    mixed = {name: case[0] for name, case in CASES.items()
-             if name.startswith("bin_") and len(set(name.split("_")[1:])) == 2}
-    rest = {name: case[0] for name, case in CASES.items() if name not in mixed}
-    rest.update({name: case[0] for name, case in LAYOUT.items()})
-    built = build_modules({"cg_elemwise": rest, "cg_elemwise_mixed": mixed})
-    return _Modules(built["cg_elemwise"], built["cg_elemwise_mixed"])
+def mod():
+    """Every case's function compiled (FAST_RUN kernels, built in process in modules of <= ~2 MB of C)."""
+    return in_process({name: case[0] for name, case in {**CASES, **LAYOUT}.items()}, "cg_elemwise")
 
 
 @pytest.mark.slow
-def test_binary_exhaustive(build_modules):
-    """Every binary op on every pair of dtypes numpy accepts (~1500 loops). One module per first dtype (~3.5 MB
-    of C each, built two at a time: ~10 min at load 9 on 2 cores): one module of them all was 25 MB of C, which
-    gcc took over 10 minutes on. (Smaller modules cost more in all: each built module carries ~1 MB of fixed C.)"""
+def test_binary_exhaustive():
+    """Every binary op on every pair of dtypes numpy accepts (~1500 loops), in modules of <= ~2 MB of C each:
+    one module of them all was 25 MB of C, which gcc took over 10 minutes on."""
     cases = {f"bin_{d1}_{d2}": _binary_case(d1, d2, BINARY) for d1, d2 in itertools.product(DTYPES, DTYPES)}
-    groups = {f"cg_exhaustive_{d1}": {name: case[0] for name, case in cases.items() if name.split("_")[1] == d1}
-              for d1 in DTYPES}
-    built = build_modules(groups)
+    built = in_process({name: case[0] for name, case in cases.items()}, "cg_exhaustive")
     for name, (f, labels, args, rtol) in cases.items():
-        _check(built[f"cg_exhaustive_{name.split('_')[1]}"], name, f, labels, args, rtol)
+        _check(built, name, f, labels, args, rtol)
 
 
 def _check(mod, name, f, labels, args, rtol=None):

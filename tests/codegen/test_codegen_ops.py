@@ -1,9 +1,11 @@
-"""Compiled reductions, products, shape, indexing and nnet ops against the reference backend (one module)."""
+"""Compiled reductions, products, shape, indexing and nnet ops against the reference backend (built in process, in
+modules of <= ~2 MB of C: tests/buildbatches.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from buildbatches import in_process
 from cgcases import assert_same
 
 import aotgraph as ag
@@ -50,10 +52,10 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module")
-def mod(build_module):
+def mod():
     functions = {name: ag.function(ins, outs, mode="FAST_COMPILE", name=name) for name, (ins, outs, _) in
                  CASES.items()}
-    return build_module(functions, "cg_ops"), functions
+    return in_process(functions, "cg_ops"), functions
 
 
 @pytest.mark.parametrize("name", list(CASES))

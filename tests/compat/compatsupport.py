@@ -29,16 +29,18 @@ def fast_run_available() -> bool:
 
 
 def fast_run_batch(functions: dict) -> dict:
-    """FAST_RUN versions of `functions` (FAST_COMPILE Functions), all from one build."""
-    from aotgraph.compile.debugmode import compile_kernels
+    """FAST_RUN versions of `functions` (FAST_COMPILE Functions), from few builds of <= ~2 MB of C each."""
+    from buildbatches import compile_batched
+
     from aotgraph.compile.function import bind
     from aotgraph.rewrite import optimize_spec
 
     specs = {name: optimize_spec(fn._spec, "fast_run") for name, fn in functions.items()}
-    kernels = compile_kernels(list(specs.values()), "compat")
+    kernels = compile_batched(specs, "compat")  # modules of <= ~2 MB of C (tests/buildbatches.py)
     twins: dict[int, object] = {}  # id(FAST_COMPILE input container) -> the FAST_RUN function's container
     compiled = {}
-    for (name, spec), kernel in zip(specs.items(), kernels):
+    for name, spec in specs.items():
+        kernel = kernels[name]
         spec = copy.copy(spec)
         spec.inputs = [_with_twin(item, twins) for item in spec.inputs]
         fn = bind(spec, kernel.run)

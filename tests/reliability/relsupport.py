@@ -1,7 +1,7 @@
 """Helpers of the reliability tests: the functions of relfunctions.py per mode, the one module built from them.
 
 Compiling costs seconds per module, so the FAST_RUN versions of all these functions are compiled
-into ONE in-process module (`fast_run_batch`: what the FAST_RUN linker does for one spec, done for
+into few in-process modules (`fast_run_batch`: what the FAST_RUN linker does for one spec, done for
 many specs at once; the functions are then bound to the live shared variables by the same `bind`
 that `ag.function` uses), and `ag.build` puts them all into ONE importable module. The two builds
 run concurrently (gcc of one while Cython works on the other). A few tests also go through
@@ -53,18 +53,20 @@ def get_build():
 
 
 def fast_run_batch(functions: dict) -> dict:
-    """FAST_RUN versions of `functions` (compiled in any mode): one module with a kernel per function.
+    """FAST_RUN versions of `functions` (compiled in any mode): a kernel per function.
 
     The kernels come from DebugMode's `compile_kernels` (what the FAST_RUN linker does for one spec, for
-    many specs in one build); `bind` then does what `ag.function` does after the linker.
+    many specs in one build; in as few modules of <= ~2 MB of C as fit: `compile_batched`); `bind` then does
+    what `ag.function` does after the linker.
     """
-    from aotgraph.compile.debugmode import compile_kernels
+    from buildbatches import compile_batched
+
     from aotgraph.compile.function import bind
     from aotgraph.rewrite import optimize_spec
 
     specs = {name: optimize_spec(fn._spec, "fast_run") for name, fn in functions.items()}
-    kernels = compile_kernels(list(specs.values()), "reliability")
-    return {name: bind(spec, kernel.run) for (name, spec), kernel in zip(specs.items(), kernels)}
+    kernels = compile_batched(specs, "reliability")  # modules of <= ~2 MB of C (tests/buildbatches.py)
+    return {name: bind(spec, kernels[name].run) for name, spec in specs.items()}
 
 
 class Compiled:

@@ -1,9 +1,9 @@
 """Proof by comparison: random graphs (relgraphs.py) give the same results compiled as in the reference.
 
 Hypothesis draws GRAPHS graph specs with a fixed seed (derandomize: every CI run draws the same ones);
-they are compiled in FAST_COMPILE (the numpy reference) and built, all of them, into MODULES modules
-with `ag.build` (the FAST_RUN pipeline: fast_run rewrites, fusion, Cython loops), which build
-concurrently in worker processes. Each graph then runs on two sets of inputs; results must match
+they are compiled in FAST_COMPILE (the numpy reference) and built, all of them, into modules of <= ~2 MB
+of C each (tests/buildbatches.py) with `ag.build` (the FAST_RUN pipeline: fast_run rewrites, fusion, Cython
+loops), which build concurrently in worker processes. Each graph then runs on two sets of inputs; results must match
 exactly for integers and bools, closely for floats (NaN equal to NaN; float32's tolerance when the
 graph computes anything in float32), and a call that raises must raise the same exception type in both.
 A failure prints each differing spec, which `reproduce` below runs again.
@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
+from buildbatches import by_size
 from hypothesis import HealthCheck, Phase, given, settings
 from relgraphs import (
     build_module,
@@ -34,7 +35,6 @@ import aotgraph as ag
 import aotgraph.tensor as at
 
 GRAPHS = 200
-MODULES = 8  # ~3 MB of C each, ~1 MB of it the module's fixed part (2 modules were 7.9 MB each); two at a time
 WORKERS = 2
 SEEDS = (0, 1)
 
@@ -63,19 +63,19 @@ def graphs(tmp_path_factory):
     references = {f"g{i}": compile_reference(spec, f"g{i}") for i, spec in enumerate(specs)}
     by_name = dict(zip(references, specs))
     names = list(references)
-    chunks = [names[k::MODULES] for k in range(MODULES)]
+    groups = {module: list(functions) for module, functions in by_size(references, "reldiff").items()}
     out = tmp_path_factory.mktemp("differential")
     with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
-        jobs = [pool.submit(build_module, {n: by_name[n] for n in chunk}, f"reldiff{k}", str(out))
-                for k, chunk in enumerate(chunks)]
+        jobs = [pool.submit(build_module, {n: by_name[n] for n in chunk}, module, str(out))
+                for module, chunk in groups.items()]
         for job in jobs:
             job.result()
     sys.path.insert(0, str(out))
     try:
-        modules = [importlib.import_module(f"reldiff{k}") for k in range(MODULES)]
+        modules = {module: importlib.import_module(module) for module in groups}
     finally:
         sys.path.remove(str(out))
-    compiled = {n: getattr(modules[k], n) for k, chunk in enumerate(chunks) for n in chunk}
+    compiled = {n: getattr(modules[module], n) for module, chunk in groups.items() for n in chunk}
     return [(spec, references[n], compiled[n]) for spec, n in zip(specs, names)]
 
 
