@@ -14,6 +14,9 @@ be read by nothing but the pooling and its max-pool gradients, each of those onl
 gradient ops. The epilogue is fused when it is the pooled value's only other reader, a single-output
 elementwise node over floats of the pooled dtype whose other inputs broadcast to the pooled shape.
 A convolution read only by an elementwise epilogue becomes a `conv2d_pool` with 1x1 windows.
+The gradient node also absorbs the elementwise node making the pooled gradient (through tanh,
+`r * (1 - out**2)`) and the bias gradient's sum over (batch, rows, cols) of it, when nothing else reads that
+pooled gradient: its unpooling loop visits every pooled element anyway, so they cost no pass of their own.
 """
 
 from __future__ import annotations
@@ -96,9 +99,17 @@ def _fuse_chain(conv: Apply, readers: dict, results: set) -> dict[Variable, Vari
         wanted = {_GRAD_OPS[n.op.name] for n in grad_nodes}
         wrt = tuple(k for k in ("inputs", "filters") if k in wanted)  # the order the op returns them in
         gz = grad_nodes[0].inputs[1].owner.inputs[2]
-        grads = _apply(conv, "conv2d_pool_grad", x, w, fused[1], gz, ws=ws, stride=stride, wrt=wrt, **params)
+        gz_program, gz_inputs, sums = _gradient_epilogue(gz, grad_nodes[0].inputs[1].owner, readers, results)
+        grads = _apply(conv, "conv2d_pool_grad", x, w, fused[1], *gz_inputs, ws=ws, stride=stride, wrt=wrt,
+                       expr=gz_program, bias=bool(sums), **params)
+        if sums and any(n.outputs[0].type != grads[-1].type for n in sums):  # e.g. the sum's dtype differs
+            grads = _apply(conv, "conv2d_pool_grad", x, w, fused[1], gz, ws=ws, stride=stride, wrt=wrt,
+                           expr=None, bias=False, **params)
+            sums = []
         for n in grad_nodes:
             made[n.outputs[0]] = grads[wrt.index(_GRAD_OPS[n.op.name])]
+        for n in sums:
+            made[n.outputs[0]] = grads[-1]
     return made
 
 
@@ -145,12 +156,8 @@ def _epilogue(head: Variable, others: list[Apply], results: set) -> tuple | None
     node = others[0]
     if len(node.outputs) != 1 or node.outputs[0].type.dtype != head.type.dtype:
         return None
-    if node.op.name == "fused":
-        program = node.op.expr
-    elif rule_of(node.op).elemwise is not None:
-        program = ScalarProgram(((node.op, tuple(f"i{k}" for k in range(len(node.inputs)))),), ("t0",),
-                                tuple(v.type for v in node.inputs))
-    else:
+    program = _program_of(node)
+    if program is None:
         return None
     out = node.outputs[0].type
     if out.shape != head.type.shape and any(o != h and h is not None for o, h in zip(out.shape, head.type.shape)):
@@ -164,6 +171,50 @@ def _epilogue(head: Variable, others: list[Apply], results: set) -> tuple | None
     new_ref = {f"i{k}": order[id(v)] for k, v in enumerate(node.inputs)}
     stmts = tuple((op, tuple(new_ref.get(a, a) for a in args)) for op, args in program.stmts)
     types = (head.type, *(v.type for v in extras))
-    if any(np.dtype(t.dtype).kind not in "bf" for t in stmt_types(program, [v.type for v in node.inputs]).values()):
-        return None  # integer statements may need the loop's error flag (integer power): left to the fused loop
+    if not _float_statements(node, program):
+        return None
     return ScalarProgram(stmts, tuple(new_ref.get(r, r) for r in program.outputs), types), extras, node.outputs[0]
+
+
+def _program_of(node: Apply) -> ScalarProgram | None:
+    """The scalar program of an elementwise node (fused or one op) over its inputs i0, i1, ..., or None."""
+    if node.op.name == "fused":
+        return node.op.expr
+    if rule_of(node.op).elemwise is not None:
+        return ScalarProgram(((node.op, tuple(f"i{k}" for k in range(len(node.inputs)))),), ("t0",),
+                             tuple(v.type for v in node.inputs))
+    return None
+
+
+def _float_statements(node: Apply, program: ScalarProgram) -> bool:
+    """Integer statements may need the loop's error flag (integer power): those are left to the fused loop."""
+    return all(np.dtype(t.dtype).kind in "bf" for t in stmt_types(program, [v.type for v in node.inputs]).values())
+
+
+def _gradient_epilogue(gz: Variable, pool_grad: Apply, readers: dict, results: set) -> tuple:
+    """(program, its inputs, the bias-gradient sums absorbed) for the pooled gradient `gz`: when gz is made by
+    an elementwise node and read by nothing but the max-pool gradient and sums over (batch, rows, cols) (the
+    bias gradient of a layer), the gradient op computes it and those sums in its unpooling loop, so neither is
+    a pass over memory of its own; else (None, [gz], [])."""
+    keep = (None, [gz], [])
+    node = gz.owner
+    if node is None or id(gz) in results or len(node.outputs) != 1 or gz.type.ndim != 4:
+        return keep
+    if any(s == 1 for s in gz.type.shape):  # a size-1 axis could broadcast: the pooled shape is the loop's
+        return keep
+    program = _program_of(node)
+    if program is None or not _float_statements(node, program):
+        return keep
+    if any(v.type.dtype != gz.type.dtype or v.type.ndim > 4 for v in node.inputs):
+        return keep
+    sums = []
+    for reader, k in readers.get(id(gz), []):
+        op = reader.op
+        if reader is pool_grad and k == 2:
+            continue
+        if (op.name == "reduce" and op.kind == "sum" and op.axis == (0, 2, 3) and op.keepdims
+                and reader.outputs[0].type.dtype == gz.type.dtype):
+            sums.append(reader)
+            continue
+        return keep
+    return program, list(node.inputs), sums

@@ -10,9 +10,13 @@ Ops defined here (infer and numpy reference; no gradient: the rewrite runs after
   and `mask` (uint8, the pooled shape): bit `i * ws[1] + j` set where window element (i, j) equals the
   window's max, which is exactly where Theano's max-pool gradient sends the window's gradient (only when
   `masked`: else out alone). With ws = stride = (1, 1) the pooling is the identity: conv2d + its epilogue;
-- `conv2d_pool_grad{conv params, ws, stride, wrt}(x, w, mask, gz)`: the gradients of the convolution with
-  respect to its input and/or filters (`wrt`: a tuple of 'inputs', 'filters', in that order), given the
-  gradient `gz` of the pooled values: max_pool_grad routed by `mask`, then conv2d_grad_inputs / _filters.
+- `conv2d_pool_grad{conv params, ws, stride, wrt, expr, bias}(x, w, mask, *extras)`: the gradients of the
+  convolution with respect to its input and/or filters (`wrt`: a tuple of 'inputs', 'filters', in that order),
+  given the gradient `gz` of the pooled values: max_pool_grad routed by `mask`, then conv2d_grad_inputs /
+  _filters. `gz = expr(*extras)` (a `ScalarProgram` over i0, i1, ... = the extras, each broadcasting to the
+  pooled shape: the elementwise step that made it, e.g. `r * (1 - out**2)` through tanh), or with `expr`
+  None the one extra itself. With `bias`, one more output: `gz.sum(axis=(0, 2, 3), keepdims=True)` (the
+  bias gradient), so that neither that sum nor gz is a pass over memory of its own.
 """
 
 from __future__ import annotations
@@ -81,12 +85,24 @@ register("conv2d_pool", OpRule(infer=_forward_infer, perform=_forward_perform))
 
 
 def _grad_infer(op: Op, types: list[TensorType]) -> list[TensorType]:
-    if len(types) != 4:
-        raise type_error(op.name, f"takes 4 inputs (input, filters, mask, pooled gradient), got {len(types)}", *types)
-    x, w, _, gz = types
-    dtype = _pooled_type(op, x, w).dtype
+    n_extra = 1 if op.expr is None else len(op.expr.in_types)
+    if len(types) != 3 + n_extra:
+        raise type_error(op.name, f"takes {3 + n_extra} inputs (input, filters, mask, then the pooled gradient or "
+                                  f"its expression's inputs), got {len(types)}", *types)
+    x, w = types[:2]
+    pooled = _pooled_type(op, x, w)
+    dtype = pooled.dtype
     out = {"inputs": TensorType(dtype, x.shape), "filters": TensorType(dtype, w.shape)}
-    return [out[k] for k in op.wrt]
+    results = [out[k] for k in op.wrt]
+    if op.bias:
+        results.append(TensorType(dtype, (1, _gz_type(op, types).shape[1], 1, 1)))
+    return results
+
+
+def _gz_type(op: Op, types: list[TensorType]) -> TensorType:
+    if op.expr is None:
+        return types[3]
+    return stmt_types(op.expr, types[3:])[op.expr.outputs[0]]
 
 
 def conv_gradient(op: Op, mask: np.ndarray, gz: np.ndarray, conv_shape: tuple) -> np.ndarray:
@@ -101,11 +117,13 @@ def conv_gradient(op: Op, mask: np.ndarray, gz: np.ndarray, conv_shape: tuple) -
     return g
 
 
-def _grad_perform(op: Op, x, w, mask, gz):
+def _grad_perform(op: Op, x, w, mask, *extras):
     _, out = geometry(conv_of(op), x.shape, w.shape)
     z_shape = (x.shape[0], w.shape[0], *out)
     dtype = np.result_type(x.dtype, w.dtype)
-    g = conv_gradient(op, mask, gz.astype(dtype, copy=False), z_shape)
+    gz = extras[0] if op.expr is None else evaluate_program(op.expr, extras)[op.expr.outputs[0]]
+    gz = np.broadcast_to(np.asarray(gz, dtype), mask.shape)
+    g = conv_gradient(op, mask, gz, z_shape)
     conv = conv_of(op)
     results = []
     for k in op.wrt:
@@ -115,6 +133,8 @@ def _grad_perform(op: Op, x, w, mask, gz):
         else:
             sibling = Op("conv2d_grad_filters", **conv.params)
             results.append(rule_of(sibling).perform(sibling, x, g, w)[0])
+    if op.bias:
+        results.append(gz.sum(axis=(0, 2, 3), keepdims=True))
     return tuple(results)
 
 

@@ -22,6 +22,7 @@ W = rng.standard_normal((3, 2, 3, 3)) * 0.3
 B = rng.standard_normal(3)
 BIG_X = rng.random((9, 1, 28, 28))  # several chunks, the last one partial
 BIG_W = rng.standard_normal((6, 1, 5, 5)) * 0.3
+R = rng.standard_normal((5, 3, 5, 5))  # the pooled output's shape
 
 
 def _bias(b):
@@ -30,7 +31,7 @@ def _bias(b):
 
 def _cases():
     """name -> (inputs, outputs, argument values, rtol)."""
-    x, w, b = at.dtensor4("x"), at.dtensor4("w"), at.dvector("b")
+    x, w, b, r = at.dtensor4("x"), at.dtensor4("w"), at.dvector("b"), at.dtensor4("r")
     layer = at.tanh(pool_2d(conv2d(x, w), (2, 2)) + _bias(b))
     xf, wf, bf = at.ftensor4("xf"), at.ftensor4("wf"), at.tensor("float32", (None, 1, 1), name="bf")
     layer32 = at.tanh(pool_2d(conv2d(xf, wf, border_mode="half"), (2, 3), stride=(3, 3)) + bf)
@@ -49,6 +50,7 @@ def _cases():
                       1e-12),
         "layer": ([x, w, b], [layer, *ag.grad((layer * layer).sum(), [x, w, b])], [X, W, B], 1e-12),
         "layer_w": ([x, w, b], [layer, *ag.grad((layer * layer).sum(), [w, b])], [X, W, B], 1e-12),
+        "layer_r": ([x, w, b, r], [layer, *ag.grad((layer * r).sum(), [w, b])], [X, W, B, R], 1e-12),
         "layer32": ([xf, wf, bf], [layer32, *ag.grad((layer32 * layer32).sum(), [xf, wf, bf])],
                     [X.astype("float32"), W.astype("float32"), B.astype("float32")[:, None, None]], 2e-5),
         "reused": ([x, w, b], [reused, pooled, ag.grad(reused.sum(), w)], [X, W, B], 1e-12),
@@ -74,6 +76,8 @@ def mod(build_module):
 def test_the_module_computes_the_fused_ops(mod):
     built, _ = mod
     assert "_cvp_forward" in built.layer.source and "_cvp_grad" in built.layer.source
+    # the pooled gradient's elementwise step and the bias gradient's sum run inside the gradient's loop
+    assert ", True, ('filters',)," in built.layer_r.source and "_cvp_spread_" in built.layer_r.source
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -98,3 +102,12 @@ def test_a_bias_that_does_not_broadcast_is_refused(mod):
     with pytest.raises(ValueError, match="broadcast"):
         functions["acts32"](X.astype("float32"), W.astype("float32"), np.ones((2, 1, 1), "float32"))
     assert_same(built.acts32(*CASES["acts32"][2])[0], functions["acts32"](*CASES["acts32"][2])[0], "acts32", 2e-5)
+
+
+def test_a_pooled_gradient_input_that_does_not_broadcast_is_refused(mod):
+    built, functions = mod
+    message = r"conv2d gradient: input 4 \(of the pooled gradient's expression\) has shape \(5, 2, 5, 5\)"
+    with pytest.raises(ValueError, match=message):
+        built.layer_r(X, W, B, R[:, :2])
+    with pytest.raises(ValueError, match="broadcast"):
+        functions["layer_r"](X, W, B, R[:, :2])

@@ -115,3 +115,35 @@ def test_an_epilogue_with_integer_statements_stays_apart():
     new = check_rewrite(out, "fast_run", {x: X, w: W}, exact=False, ops={"conv2d_pool": 1})
     (node,) = [n for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool"]
     assert node.op.expr is None
+
+
+def test_pooled_gradient_step_and_bias_sum_join_the_gradient_node():
+    x, w, b = at.dtensor4("x"), at.dtensor4("w"), at.dvector("b")
+    out = _layer(x, w, b)
+    grads = ag.grad((out * at.constant(R)).sum(), [w, b])  # gz = R * (1 - out**2), the bias gradient its sum
+    new = check_rewrite([out, *grads], "fast_run", {x: X, w: W, b: B}, exact=False,
+                        ops={"conv2d_pool_grad": 1, "reduce": 0, "fused": 0})
+    (node,) = [n for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool_grad"]
+    assert node.op.bias and node.op.expr is not None and len(node.outputs) == 2
+
+
+def test_pooled_gradient_read_elsewhere_stays_a_node_of_its_own():
+    x, w, b = at.dtensor4("x"), at.dtensor4("w"), at.dvector("b")
+    pre = pool_2d(conv2d(x, w), (2, 2)) + b.dimshuffle("x", 0, "x", "x")
+    out = at.tanh(pre)
+    grads = ag.grad((out * at.constant(R)).sum(), [pre, w, b])  # the pooled gradient is an output too
+    new = check_rewrite([out, *grads], "fast_run", {x: X, w: W, b: B}, exact=False,
+                        ops={"conv2d_pool_grad": 1})
+    (node,) = [n for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool_grad"]
+    assert not node.op.bias and node.op.expr is None
+
+
+def test_a_sum_over_other_axes_is_not_absorbed():
+    x, w, b = at.dtensor4("x"), at.dtensor4("w"), at.dvector("b")
+    pre = pool_2d(conv2d(x, w), (2, 2)) + b.dimshuffle("x", 0, "x", "x")
+    out = at.tanh(pre)
+    g_w, g_pre = ag.grad((out * at.constant(R)).sum(), [w, pre])
+    new = check_rewrite([out, g_w, g_pre.sum(axis=(0, 1))], "fast_run", {x: X, w: W, b: B}, exact=False,
+                        ops={"conv2d_pool_grad": 1})
+    (node,) = [n for n in ag.graph.basic.toposort(new) if n.op.name == "conv2d_pool_grad"]
+    assert not node.op.bias
