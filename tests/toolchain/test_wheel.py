@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -69,6 +70,23 @@ def test_a_missing_openmp_runtime_is_named_at_import(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ImportError, match=r"ag_no_gomp was built with .*openmp=True.*libgomp1.*openmp=False"):
         import ag_no_gomp  # noqa: F401
+
+
+def test_the_package_lets_openmp_threads_sleep_unless_the_user_chose(tmp_path):
+    """libgomp reads OMP_WAIT_POLICY when the extension loads it: the package sets PASSIVE before, if unset."""
+    from aotgraph.toolchain.wheel import INIT_SOURCE
+
+    package = tmp_path / "ag_waits"
+    package.mkdir()
+    (package / "__init__.py").write_text(INIT_SOURCE)
+    (package / "_core.py").write_text("import os\nPOLICY = os.environ.get('OMP_WAIT_POLICY')\n")
+    script = "import ag_waits; print(ag_waits.POLICY)"
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | {"PYTHONPATH": str(tmp_path)}
+        if given:
+            env["OMP_WAIT_POLICY"] = given
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected
 
 
 def test_write_package_tree(tmp_path):
