@@ -45,6 +45,19 @@ def tolerance(dtype: str) -> dict:
     return {"float32": dict(rtol=2e-6, atol=1e-30), "float64": dict(rtol=1e-13, atol=1e-300)}.get(dtype, {})
 
 
+def assert_outputs_match(name: str, got, expected, outs, rtol: float) -> None:
+    """Each output of case `name` against the reference's: float32 outputs within `rtol` of the largest term
+    (BLAS sums the products in another order), the others by `assert_same` (rtol 0: the dtype's tolerance)."""
+    assert len(got) == len(expected), f"{name}: {len(got)} outputs, reference {len(expected)}"
+    for j, (g, e) in enumerate(zip(got, expected)):
+        what = f"{name} output {j} ({outs[j]!r})"
+        if g.dtype == np.float32:
+            assert g.dtype == e.dtype and g.shape == e.shape, what
+            np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol * np.abs(np.nan_to_num(e)).max(), err_msg=what)
+        else:
+            assert_same(g, e, what, rtol=rtol or None)
+
+
 def assert_same(got, expected, what: str, rtol: float | None = None) -> None:
     """Exact equality (dtype, shape, values) for bools and integers; close for floats (NaN == NaN)."""
     got, expected = np.asarray(got), np.asarray(expected)
