@@ -12,6 +12,7 @@ in order (`by_size`). A function's size is estimated from its rendered kernel (~
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 MAX_C_MB = 2.0  # the budget of a test module (tests/conftest.py lists the modules over it)
@@ -19,6 +20,18 @@ BUILT_FIXED_MB = 1.3  # the C of a module made by ag.build, without kernels
 IN_PROCESS_FIXED_MB = 0.5  # the C of an in-process module without kernels
 C_PER_PYX_BYTE = 10.5  # C bytes (Cython's comments included) per byte of a kernel's .pyx
 PACKED = 0.9  # batches are packed to this share of the budget: the estimate runs ~10% low for numpy-call steps
+
+
+@functools.cache
+def fast_run_available() -> bool:
+    """Whether mode FAST_RUN (the compiled backend) can be used here: the one check the test packages share."""
+    from aotgraph.compile.mode import get_mode
+
+    try:
+        get_mode("FAST_RUN")
+    except (NotImplementedError, ValueError):
+        return False
+    return True
 
 
 def kernel_megabytes(spec) -> float:

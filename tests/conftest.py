@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # opspecs.py: the op test specs every test package reads
 
-from buildbatches import MAX_C_MB  # noqa: E402 (larger test modules cost gcc minutes: tests split their builds)
+from buildbatches import MAX_C_MB, fast_run_available  # noqa: E402 (larger test modules cost gcc minutes: tests split their builds)
 
 _CACHE = os.environ.setdefault("AOTGRAPH_CACHE_DIR", tempfile.mkdtemp(prefix="aotgraph-test-cache-"))
 # Tests that do not ask for a mode use the numpy reference: compiling costs seconds per function, so the
@@ -21,15 +21,7 @@ os.environ.setdefault("AOTGRAPH_MODE", "FAST_COMPILE")
 
 def available_modes() -> list[str]:
     """FAST_COMPILE always; FAST_RUN when the compiled backend can be loaded."""
-    from aotgraph.compile.mode import get_mode
-
-    modes = ["FAST_COMPILE"]
-    try:
-        get_mode("FAST_RUN")
-        modes.append("FAST_RUN")
-    except (NotImplementedError, ValueError):
-        pass
-    return modes
+    return ["FAST_COMPILE", "FAST_RUN"] if fast_run_available() else ["FAST_COMPILE"]
 
 
 @pytest.fixture(params=available_modes())

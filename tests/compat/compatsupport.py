@@ -15,17 +15,7 @@ import importlib
 import sys
 
 import pytest
-
-from aotgraph.compile.mode import get_mode
-
-
-@functools.cache
-def fast_run_available() -> bool:
-    try:
-        get_mode("FAST_RUN")
-    except (NotImplementedError, ValueError):
-        return False
-    return True
+from buildbatches import fast_run_available
 
 
 def fast_run_batch(functions: dict) -> dict:

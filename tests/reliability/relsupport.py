@@ -20,24 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from buildbatches import fast_run_available
 
 import aotgraph as ag
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BUILT_MODULE = "relmod"
-
-
-@functools.cache
-def fast_run_available() -> bool:
-    """Whether mode FAST_RUN can be used (as tests/conftest.py's `available_modes` decides)."""
-    from aotgraph.compile.mode import get_mode
-
-    try:
-        get_mode("FAST_RUN")
-    except (NotImplementedError, ValueError):
-        return False
-    return True
 
 
 def get_build():
