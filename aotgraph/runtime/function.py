@@ -202,10 +202,17 @@ class Function:
             bytes(ndim for _, ndim, _, _ in self._fast_checks),
             bytes(any_size | 2 * takes_float for _, _, any_size, takes_float in self._fast_checks),
             tuple(self._shared), tuple(self._commits), tuple(self._copy_outputs), STATE_LOCK,
-            {name: position for name, position in self._by_name.items() if position is not None},
+            tuple(self._keyword(slot) for slot in self._inputs),
             tuple(self._inputs), bytes(i in late for i in range(self._n_inputs)),
             tuple((i, self._inputs[i].container) for i in self._late_defaults),
         )
+
+    def _keyword(self, slot: InputSlot) -> str | None:
+        """The keyword that names `slot` in a call, interned (the C front compares keywords by pointer first),
+        or None: no name, or one that several inputs share (such calls go to `_call`, which says why)."""
+        if not isinstance(slot.name, str) or self._by_name.get(slot.name) != slot.position:
+            return None
+        return _sys.intern(str(slot.name))
 
     def __call__(self, *args, **kwargs):
         if len(args) == self._fast_n and not kwargs:

@@ -62,6 +62,7 @@ def test_runs_without_aotgraph(built):
         f = cg_aot.acc
         assert isinstance(f, cg_aot.Function) and cg_aot.Function.__name__ == "Function"
         assert type(f).__mro__[1].__name__ == "_FastCall"  # the module's C front comes first
+        assert type(f).__flags__ & (1 << 11)  # and calls reach it by vectorcall (keywords without a dict)
         print(f(np.ones(3)).tolist(), f(np.arange(3.0)).tolist())
         print(cg_aot.get_value("w").tolist(), cg_aot.get_value(1).tolist())
         peek = cg_aot.functions["peek"]
@@ -70,6 +71,9 @@ def test_runs_without_aotgraph(built):
         cg_aot.set_value("w", [10.0, 20.0, 30.0])
         print(f(np.ones(3)).tolist(), cg_aot.shared_names())
         print(cg_aot.scale().tolist(), cg_aot.scale(np.ones(2)).tolist())
+        cg_aot.scale._call = lambda args, kwargs: "the general path"
+        print(cg_aot.scale(**{EVIL: np.ones(2)}).tolist(), cg_aot.scale(np.ones(2), **{EVIL: np.ones(2)}))
+        del cg_aot.scale._call
         g = pickle.loads(pickle.dumps(f))
         print(type(g._origin).__name__, g(np.ones(3)).tolist(), cg_aot.get_value("w").tolist())
         print(sorted(m for m in sys.modules if m.startswith("aotgraph")))
@@ -80,8 +84,10 @@ def test_runs_without_aotgraph(built):
     assert lines[2] == "[[1.0, 2.0, 3.0], 2]"
     assert lines[3] == f"[10.0, 20.0, 30.0] ['w', None, {EVIL!r}]"
     assert lines[4] == "[66.0, 66.0] [64.0, 64.0]"  # default y=3: 3 * 1 + sum(w) where w = 11 + 21 + 31
-    assert lines[5] == "_ModuleOrigin [11.0, 21.0, 31.0] [11.0, 21.0, 31.0]"  # the copy updated its own w
-    assert lines[6] == "['aotgraph']"  # only the blocked entry: nothing of aotgraph was imported
+    # a keyword that is no identifier, bound in C; given twice, the call goes the general way
+    assert lines[5] == "[64.0, 64.0] the general path"
+    assert lines[6] == "_ModuleOrigin [11.0, 21.0, 31.0] [11.0, 21.0, 31.0]"  # the copy updated its own w
+    assert lines[7] == "['aotgraph']"  # only the blocked entry: nothing of aotgraph was imported
 
 
 def test_pickled_function_state_and_profile(built):

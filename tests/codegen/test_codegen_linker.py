@@ -175,8 +175,8 @@ def test_changing_settings_while_other_threads_call():
 
     def work():
         try:
-            for _ in range(calls):
-                f(ones)
+            for k in range(calls):
+                f(ones) if k % 2 else f(x=ones)  # by position and by keyword
         except Exception as err:  # noqa: BLE001 - reported below
             errors.append(err)
 

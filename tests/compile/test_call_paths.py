@@ -11,6 +11,8 @@ aliasing and the state afterwards must agree. All compiled functions come from O
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,8 @@ def _functions() -> tuple[dict, dict]:
         "borrowed": ag.function([a], [ag.Out(a, borrow=True), ag.Out(v, borrow=True), a], mode=mode),
         # state without updates: read the shared value
         "reader": ag.function([b], b + v, mode=mode),
+        # a keyword of several letters: a call may name it with an equal string that is not the same object
+        "named": ag.function([a, ag.Param(c, default=2.0, name="scale_factor")], a * c, mode=mode),
     }
     return functions, {"total": total, "v": v}
 
@@ -98,6 +102,10 @@ CASES = [
     ("reader", (VEC,), {}, True),
     ("reader", (VEC[::-1],), {}, True),
     ("reader", ([1, 2, 3],), {}, False),
+    ("named", (VEC,), {"scale_factor": 3.0}, True),
+    ("named", (VEC,), {"_".join(["scale", "factor"]): 3.0}, True),  # not the interned name: compared as strings
+    ("named", (), {"a": VEC, "scale": 3.0}, False),  # unknown keyword
+    ("named", (VEC, 3.0), {"_".join(["scale", "factor"]): 3.0}, False),  # given twice
 ]
 
 
@@ -195,3 +203,55 @@ def test_repeated_default_updates_accumulate_alike(paths):
     for other in seen[1:]:
         assert other[0] == seen[0][0]
         assert all(np.array_equal(other[1][k], seen[0][1][k]) for k in seen[0][1])
+
+
+def _taken_in_c(fn, call):
+    """(call(), whether the C front took it): the runtime's `_call` was not reached."""
+    taken = []
+    general = fn._call
+    fn._call = lambda a, k: taken.append(a) or general(a, k)
+    try:
+        return call(), not taken
+    finally:
+        del fn._call
+
+
+def test_every_way_of_calling_reaches_the_c_front(paths):
+    """Calls arrive by vectorcall (the class's flag: Python 3.11 does not pass it on to the Python subclass by
+    itself), or by tp_call (`type(f).__call__`), which binds the same way; errors are the same either way."""
+    _, compiled, _ = paths
+    fn = compiled["keywords"]
+    assert type(fn).__flags__ & (1 << 11), "Py_TPFLAGS_HAVE_VECTORCALL is not set on the Function class"
+    calls = {
+        "vectorcall": lambda: fn(4.0, y=3.0),
+        "tp_call": lambda: type(fn).__call__(fn, 4.0, y=3.0),
+        "partial": lambda: functools.partial(fn, y=3.0)(4.0),
+        "unpacked": lambda: fn(*[4.0], **{"y": 3.0}),
+        "tp_call, all keywords": lambda: type(fn).__call__(fn, y=3.0, x=4.0),
+    }
+    for how, call in calls.items():
+        result, in_c = _taken_in_c(fn, call)
+        assert in_c and result == 14.0, how
+    assert _taken_in_c(fn, lambda: type(fn).__call__(fn, 4.0)) == (6.0, True)
+    for args, kwargs, message in [((4.0,), {"z": 1.0}, "unexpected keyword argument 'z'"),
+                                  ((4.0, 3.0), {"y": 3.0}, "multiple values for argument 'y'"),
+                                  ((1.0, 2.0, 3.0), {}, "takes at most 2 arguments \\(3 given\\)")]:
+        with pytest.raises(TypeError, match=message):
+            fn(*args, **kwargs)
+        with pytest.raises(TypeError, match=message):
+            type(fn).__call__(fn, *args, **kwargs)
+
+
+def test_a_call_method_assigned_to_the_class_later_takes_the_calls(paths):
+    """Python 3.12 drops the vectorcall flag of a class whose __call__ is assigned; on 3.11 the C front's entry
+    sees that the class's tp_call changed and calls it instead."""
+    _, compiled, _ = paths
+    fn = compiled["keywords"]
+    cls = type(fn)
+    cls.__call__ = lambda self, *args, **kwargs: ("assigned", args, kwargs)
+    try:
+        assert fn(4.0, y=3.0) == ("assigned", (4.0,), {"y": 3.0})
+        assert fn() == ("assigned", (), {})
+    finally:
+        del cls.__call__
+    assert _taken_in_c(fn, lambda: fn(4.0, y=3.0)) == (14.0, True)
