@@ -112,8 +112,8 @@ def _runner(kernel: Kernel) -> list[str]:
     ]
     if quiet:
         handler += ["finally:", IND + "if quiet is not None:", IND * 2 + "_restore_numpy(quiet)"]
-    returned = f"return [{', '.join(kernel.results)}]"
-    return [head] + indent(decls + ["try:"] + indent(body) + handler + [returned])
+    returned = f"return [{', '.join(kernel.results)}]"  # after a vzeroupper (module.pyx.j2: _clear_upper)
+    return [head] + indent(decls + ["try:"] + indent(body) + handler + ["_clear_upper()", returned])
 
 
 def kernel_table(kernels: list[Kernel]) -> list[str]:
