@@ -98,6 +98,7 @@ def _runner(kernel: Kernel) -> list[str]:
             "if timed:",
             IND + "start = _now()",
             f"{outs} = {prefix}_s{index}({', '.join(args)})",
+            "_clear_upper()",  # a vzeroupper: module.pyx.j2
             "if timed:",
             IND + f"_record(profile, label, labels, {index}, start)",
         ]
