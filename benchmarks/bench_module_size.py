@@ -3,9 +3,10 @@ last cuts (target 4: no test module over ~2 MB of C).
 
     python benchmarks/bench_module_size.py [--repeat 3]
 
-The module of the Theano tutorial's logistic regression (`train` and `predict`, examples/logistic_regression.py)
-made by ag.build, whose C is mostly fixed: the kernel support, Cython's code, and the runtime's Python source,
-which the module runs at import. Its .pyx goes through Cython (in this process, after Cython's warm-up) and the
+Two modules made by ag.build: the Theano tutorial's logistic regression (`train` and `predict`,
+examples/logistic_regression.py), whose C is mostly fixed (the kernel support, Cython's code, and the runtime's
+Python source, which the module runs at import), and the LeNet example's `predict` (examples/lenet.py: two fused
+convolution + pooling layers). Each .pyx goes through Cython (in this process, after Cython's warm-up) and the
 real compile command, in three variants made from today's source:
 
 - before: the runtime as a tuple of one string per line joined at import (~1200 constants, each with its
@@ -15,7 +16,8 @@ real compile command, in three variants made from today's source:
 - now: one constant, without code comments (`emit_code_comments=False` in templates/module.pyx.j2).
 
 Variants are interleaved `--repeat` times; medians of wall seconds and of gcc's CPU seconds (user + system,
-less moved by other processes than wall time), and each variant's gcc time as a ratio of the first's.
+less moved by other processes than wall time), and each variant's gcc time as a ratio of the first's. (The LeNet
+module also lost the convolution gradients' drivers it never calls, which these variants leave as they are now.)
 """
 
 from __future__ import annotations
@@ -86,17 +88,41 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; medians of {args.repeat}, variants "
+          "interleaved)")
+    print(f"{'module':14} {'variant':26} {'MB of C':>8} {'cython s':>9} {'gcc s':>7} {'gcc cpu s':>10} "
+          f"{'gcc x before':>13}")
+    for label, source in sources().items():
+        measure(label, source, args.repeat)
+
+
+def sources() -> dict[str, str]:
+    """{label: today's .pyx} of the two modules."""
+    import importlib.util
+
     import logistic_regression as lr
 
     model = lr.build_model(np.random.RandomState(0), mode="FAST_COMPILE")
-    source, _ = build_sources({"train": model.train, "predict": model.predict}, MODULE)
+    found = {"logreg": build_sources({"train": model.train, "predict": model.predict}, MODULE)[0]}
+    spec = importlib.util.spec_from_file_location("example_lenet", REPO / "examples" / "lenet.py")
+    lenet = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lenet)
+    rng = np.random.default_rng(0)
+    images, labels = lenet.seven_segment_digits(rng, 100)
+    cnn = lenet.build_lenet(rng, images, labels, mode="FAST_COMPILE")
+    found["lenet predict"] = build_sources({"predict": cnn.predict}, MODULE)[0]
+    return found
+
+
+def measure(module: str, source: str, repeat: int) -> None:
+    """Print a row per variant of `source`: Cython and gcc interleaved `repeat` times, medians."""
     texts = variants(source)
     works = {label: Path(tempfile.mkdtemp(prefix="aotgraph-size-")) for label in texts}
     cython = {label: [] for label in texts}
     wall = {label: [] for label in texts}
     cpu = {label: [] for label in texts}
     sizes = {}
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         for label, text in texts.items():
             pyx = works[label] / "_core.pyx"
             pyx.write_text(text)
@@ -106,14 +132,11 @@ def main(argv=None) -> None:
             w, c = gcc_seconds(c_file)
             wall[label].append(w)
             cpu[label].append(c)
-    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; medians of {args.repeat}, variants "
-          "interleaved)")
-    print(f"{'variant':26} {'MB of C':>8} {'cython s':>9} {'gcc s':>7} {'gcc cpu s':>10} {'gcc x before':>13}")
     first = None
     for label in texts:
         g = statistics.median(cpu[label])
         first = first or g
-        print(f"{label:26} {sizes[label]:8.2f} {statistics.median(cython[label]):9.2f} "
+        print(f"{module:14} {label:26} {sizes[label]:8.2f} {statistics.median(cython[label]):9.2f} "
               f"{statistics.median(wall[label]):7.2f} {g:10.2f} {g / first:13.2f}")
     for work in works.values():
         shutil.rmtree(work, ignore_errors=True)
