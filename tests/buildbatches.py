@@ -1,12 +1,13 @@
 """Test builds split by a size budget: no test module over ~2 MB of C (MAX_C_MB).
 
 gcc's time and memory grow with a module's C, and one test module of 25 MB of C outlived the compiler
-timeout (issue 15). Every module also has a fixed cost: a module made by ag.build ~1.3 MB of C and ~6 s of
-gcc (the kernel support, the runtime, Cython's utility code), an in-process module ~0.5 MB and ~1.5 s (it
+timeout (issue 15). Every module also has a fixed cost: a module made by ag.build ~0.9 MB of C and ~1.6 s of
+gcc (the kernel support, the runtime's source, Cython's utility code), an in-process module ~0.4 MB (it
 cimports the support, built once per cache). So tests that check kernels (not ag.build's module) build
 them in process (`in_process`), and a test's functions go into as few modules as fit the budget, packed
-in order (`by_size`). A function's size is estimated from its rendered kernel (~10 bytes of C per byte of
-.pyx, measured on tests/codegen's modules) before anything is compiled; the session's summary
+in order (`by_size`, `build_by_size`). A function's size is estimated from its rendered kernel (~6 bytes of C
+per byte of .pyx for loops, ~40 for numpy-call steps; the helpers that modules share, such as conv's drivers, ~45
+and once per module: measured on tests/codegen's modules) before anything is compiled; the session's summary
 (tests/conftest.py) lists any module that still came out over the budget.
 """
 
@@ -16,10 +17,14 @@ import functools
 from types import SimpleNamespace
 
 MAX_C_MB = 2.0  # the budget of a test module (tests/conftest.py lists the modules over it)
-BUILT_FIXED_MB = 1.3  # the C of a module made by ag.build, without kernels
-IN_PROCESS_FIXED_MB = 0.5  # the C of an in-process module without kernels
-C_PER_PYX_BYTE = 10.5  # C bytes (Cython's comments included) per byte of a kernel's .pyx
-PACKED = 0.9  # batches are packed to this share of the budget: the estimate runs ~10% low for numpy-call steps
+# measured without Cython's code comments (templates/module.pyx.j2 turns them off: a quarter to a third of the C,
+# no gcc time) on tests/codegen's conv modules
+BUILT_FIXED_MB = 0.9  # the C of a module made by ag.build, without kernels
+IN_PROCESS_FIXED_MB = 0.4  # the C of an in-process module without kernels
+C_PER_PYX_BYTE = 6.0  # C bytes per byte of a kernel's loops and runner (.pyx): 3.3-3.8 elementwise, 4.4-5.9 conv
+CALL_C_PER_BYTE = 40.0  # C bytes per byte of a numpy-call step (Python-level code): ~30-55 (tests/codegen's ops)
+HELPER_C_PER_BYTE = 45.0  # C bytes per byte of a helper (conv's and pooling's drivers, fused-type loops): ~47
+PACKED = 0.9  # batches are packed to this share of the budget: the estimate is off by up to ~10% either way
 
 
 @functools.cache
@@ -34,29 +39,48 @@ def fast_run_available() -> bool:
     return True
 
 
-def kernel_megabytes(spec) -> float:
-    """The estimated C of the kernel of `spec` (an optimized FunctionSpec): steps, runner, scalar helpers."""
+def kernel_megabytes(spec) -> tuple[float, dict[str, float]]:
+    """The estimated C of the kernel of `spec` (an optimized FunctionSpec): (its steps and runner, {helper name:
+    C of the helper}). Helpers (window drivers, fused-type loops, scalar functions) are counted once per module."""
     from aotgraph.codegen.lower import lower
     from aotgraph.codegen.render import render_kernel
 
     kernel = lower(spec, "f0")
     helpers = dict(kernel.helpers)
     lines = render_kernel(kernel, helpers)
-    pyx_bytes = sum(len(line) + 1 for line in lines) + sum(len(text) for text in helpers.values())
-    return pyx_bytes * C_PER_PYX_BYTE / 1e6
+    calls = _call_bytes(kernel)
+    steps = ((sum(len(line) + 1 for line in lines) - calls) * C_PER_PYX_BYTE + calls * CALL_C_PER_BYTE) / 1e6
+    return steps, {name: len(text) * HELPER_C_PER_BYTE / 1e6 for name, text in helpers.items()}
 
 
-def _packed(sizes: dict[str, float], fixed_mb: float, budget_mb: float) -> list[list[str]]:
-    """The names of `sizes` ({name: MB}) in order, cut into batches whose fixed + summed size fits the budget
-    (a function larger than the budget gets a batch of its own)."""
+def _call_bytes(kernel) -> int:
+    """The .pyx bytes of the numpy-call steps of `kernel` and of its scans' inner kernels (Python-level code)."""
+    from aotgraph.codegen.ir import CallStep, ScanStep
+    from aotgraph.codegen.render import render_call
+
+    total = 0
+    for step in kernel.steps:
+        if isinstance(step.body, CallStep):
+            total += sum(len(line) + 1 for line in render_call("_f", step.body))
+        elif isinstance(step.body, ScanStep):
+            total += _call_bytes(step.body.inner)
+    return total
+
+
+def _packed(sizes: dict[str, tuple[float, dict[str, float]]], fixed_mb: float, budget_mb: float) -> list[list[str]]:
+    """The names of `sizes` ({name: kernel_megabytes}) in order, cut into batches whose fixed size, kernels and
+    helpers (each once) fit the budget (a function larger than the budget gets a batch of its own)."""
     batches: list[list[str]] = [[]]
-    size = fixed_mb
-    for name, megabytes in sizes.items():
-        if batches[-1] and size + megabytes > budget_mb * PACKED:
+    size, helpers = fixed_mb, set()
+    for name, (steps, needs) in sizes.items():
+        more = steps + sum(megabytes for helper, megabytes in needs.items() if helper not in helpers)
+        if batches[-1] and size + more > budget_mb * PACKED:
             batches.append([])
-            size = fixed_mb
+            size, helpers = fixed_mb, set()
+            more = steps + sum(needs.values())
         batches[-1].append(name)
-        size += megabytes
+        size += more
+        helpers.update(needs)
     return batches
 
 
@@ -66,15 +90,91 @@ def _names(name: str, count: int) -> list[str]:
 
 def by_size(functions: dict, name: str, budget_mb: float = MAX_C_MB) -> dict[str, dict]:
     """{module name: functions} for ag.build: `functions` ({public name: Function}) in modules of at most
-    `budget_mb` of C each (estimated), in order; `name` itself when they fit one module, else `name_0`, ..."""
+    `budget_mb` of C each (estimated), in order; `name` itself when they fit one module, else `name_0`, ...
+    Functions that share a shared variable stay in one module (a built module has its own containers)."""
     from aotgraph.rewrite import optimize_spec
 
     if not functions:
         raise ValueError(f"by_size({name!r}): no functions to build")
     sizes = {public: kernel_megabytes(optimize_spec(fn._spec, "fast_run")) for public, fn in functions.items()}
-    batches = _packed(sizes, BUILT_FIXED_MB, budget_mb)
-    return {module: {public: functions[public] for public in batch}
+    groups = _state_groups(functions)
+    batches = _packed({first: (sum(sizes[public][0] for public in group),
+                               {h: mb for public in group for h, mb in sizes[public][1].items()})
+                       for first, group in groups.items()}, BUILT_FIXED_MB, budget_mb)
+    return {module: {public: functions[public] for first in batch for public in groups[first]}
             for module, batch in zip(_names(name, len(batches)), batches)}
+
+
+def _state_groups(functions: dict) -> dict[str, list[str]]:
+    """{first name: names, in order} of `functions`, joined when they use a shared variable in common."""
+    order = {public: k for k, public in enumerate(functions)}
+    root = {public: public for public in functions}
+
+    def find(public: str) -> str:
+        while root[public] != public:
+            public = root[public]
+        return public
+
+    user: dict[int, str] = {}  # id(container) -> a function using it
+    for public, fn in functions.items():
+        for container in fn._shared:
+            other = user.setdefault(id(container), public)
+            a, b = sorted((find(other), find(public)), key=order.get)
+            root[b] = a  # the group's first function is its root
+    groups: dict[str, list[str]] = {}
+    for public in functions:
+        groups.setdefault(find(public), []).append(public)
+    return groups
+
+
+class BuiltModules:
+    """The modules `build_by_size` made from one dict of functions, read as one module: each function as an
+    attribute and in `functions`, `get_value`/`set_value` by shared variable name (each is in one module),
+    `module_of[public name]` the module holding a function, `names` the module names in order."""
+
+    def __init__(self, modules: dict):
+        self.names = list(modules)
+        self.modules = list(modules.values())
+        self.functions = {public: fn for module in self.modules for public, fn in module.functions.items()}
+        self.module_of = {public: module for module in self.modules for public in module.functions}
+
+    def __getattr__(self, public: str):
+        try:
+            return self.__dict__["functions"][public]
+        except KeyError:
+            raise AttributeError(f"no built function {public!r} (modules {self.__dict__.get('names')})") from None
+
+    def _owner(self, key: str):
+        owners = [module for module in self.modules if key in module.shared_names()]
+        if len(owners) != 1:
+            raise KeyError(f"{key!r} is a shared variable of {len(owners)} of the modules {self.names}, not one")
+        return owners[0]
+
+    def get_value(self, key: str, borrow: bool = False):
+        return self._owner(key).get_value(key, borrow=borrow)
+
+    def set_value(self, key: str, value, borrow: bool = False) -> None:
+        self._owner(key).set_value(key, value, borrow=borrow)
+
+
+def build_by_size(functions: dict, name: str, out_dir, budget_mb: float = MAX_C_MB, **options) -> BuiltModules:
+    """`functions` ({public name: Function}) built with ag.build (`options`: its keywords) into the modules
+    `by_size` plans, in `out_dir`, two builds at a time, imported."""
+    import importlib
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aotgraph.codegen.aot import build
+
+    plan = by_size(functions, name, budget_mb)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for job in [pool.submit(build, batch, module, out_dir, **options) for module, batch in plan.items()]:
+            job.result()
+    sys.path.insert(0, str(out_dir))
+    try:
+        return BuiltModules({module: importlib.import_module(module) for module in plan})
+    finally:
+        sys.path.remove(str(out_dir))
 
 
 def compile_batched(specs: dict, label: str, budget_mb: float = MAX_C_MB) -> dict:

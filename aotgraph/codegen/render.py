@@ -199,7 +199,9 @@ def render_module(kernels: list[Kernel], *, runtime: bool, api: str = "", title:
         if clash:
             raise AssertionError(f"names of the runtime clash with generated names: {clash}")
         python = runtime_source() + "\n\n" + api
-    python_lines = [] if compile_python or not python else [repr(line) for line in _PY_HEADER + python.splitlines()]
+    python_lines = []  # one literal per line, ending in its newline: Cython joins them into one string constant
+    if python and not compile_python:
+        python_lines = [repr(line + "\n") for line in _PY_HEADER + python.splitlines()]
     return render_template(
         "module.pyx.j2",
         version=__version__,

@@ -82,8 +82,11 @@ def _cvp_forward(x, w, extras, declared, epilogue, border, subsample, dilation, 
         np.matmul(filters, cols[:b1 - b0], out=conv[:b1 - b0])
         epilogue(conv, out, mask, extras, steps, b0, b1 - b0, dims, masked)
     return (out, mask) if masked else out
+'''.replace("__CHUNK__", str(CHUNK_ELEMENTS))
 
-
+# the gradient's driver: a helper of its own, so that a module computing only the forward op (a built predict
+# function) compiles none of its C
+_GRAD = '''
 def _cvp_grad(x, w, mask, extras, declared, spread, bias, wrt, border, subsample, dilation, flip, ws, stride,
               dtype, name):
     x, filters, geometry, dims, chunk = _cvp_plan(x, w, border, subsample, dilation, flip, ws, stride, dtype, name)
@@ -120,10 +123,11 @@ def _cvp_grad(x, w, mask, extras, declared, spread, bias, wrt, border, subsample
     if bias:
         results.append(db.astype(dtype).reshape(1, k, 1, 1))
     return results[0] if len(results) == 1 else tuple(results)
-'''.replace("__CHUNK__", str(CHUNK_ELEMENTS))
+'''
 
 _BASE = ("_conv_geometry", "_cv_loops", "_cv_zdrivers", "_pool_geometry")
 FUSED_HELPERS = {"_cvp_loops": _LOOPS.strip("\n"), "_cvp_zdrivers": _DRIVERS.strip("\n")}
+GRAD_HELPERS = {"_cvp_zgrad": _GRAD.strip("\n")}
 
 RULES: dict[str, Callable] = {}
 
@@ -169,7 +173,8 @@ def _conv2d_pool_grad(node, ins, outs):
     line = (f"{target} = _cvp_grad({x.name}, {w.name}, {mask.name}, ({extra_names}), {_declared(node.inputs[3:])!r}, "
             f"{name}, {node.op.bias!r}, {node.op.wrt!r}, {_conv_params(node.op)}, {dtype!r}, "
             f"{'conv2d gradient'!r})")
-    return CallStep(list(ins), list(outs), [line], _helpers((name, source), *scalar_helpers.items()))
+    return CallStep(list(ins), list(outs), [line],
+                    _helpers((name, source), *GRAD_HELPERS.items(), *scalar_helpers.items()))
 
 
 def _declared(variables) -> tuple[int, ...]:

@@ -138,6 +138,17 @@ cdef int _cv_columns(cnp.ndarray x, cnp.ndarray cols, Py_ssize_t b0, Py_ssize_t 
     return 0
 
 
+def _cv_filter_matrix(w, groups, flip, dtype):
+    """The filters as (groups, out channels per group, in channels per group * kernel rows * cols)."""
+    w = np.asarray(w, dtype=dtype)
+    if flip:
+        w = w[:, :, ::-1, ::-1]
+    return np.ascontiguousarray(w).reshape(groups, w.shape[0] // groups, -1)
+'''
+
+# the unfused convolution's driver (and the plan the gradients share): a helper of their own, so that a module
+# of fused convolutions only (conv2d + pool: window_fused.py) compiles none of their C
+_CV_PLAIN = '''
 def _cv_plan(name, border, subsample, dilation, groups, x_shape, w_shape, dtype):
     """(geometry for the loops, images per chunk, a column buffer, the matrix shape of one group's columns)."""
     pad, out = _conv_check(name, border, subsample, dilation, groups, x_shape, w_shape)
@@ -149,14 +160,6 @@ def _cv_plan(name, border, subsample, dilation, groups, x_shape, w_shape, dtype)
     chunk = max(1, min(x_shape[0], __CHUNK__ // max(per_image, 1)))
     cols = np.empty((chunk, c * kh * kw, out[0] * out[1]), dtype)
     return geometry, chunk, cols, (groups, (c // groups) * kh * kw, out[0] * out[1])
-
-
-def _cv_filter_matrix(w, groups, flip, dtype):
-    """The filters as (groups, out channels per group, in channels per group * kernel rows * cols)."""
-    w = np.asarray(w, dtype=dtype)
-    if flip:
-        w = w[:, :, ::-1, ::-1]
-    return np.ascontiguousarray(w).reshape(groups, w.shape[0] // groups, -1)
 
 
 def _cv_conv2d(x, w, border, subsample, dilation, groups, flip, dtype, name):
@@ -171,8 +174,11 @@ def _cv_conv2d(x, w, border, subsample, dilation, groups, flip, dtype, name):
         np.matmul(filters, cols[:b1 - b0].reshape((b1 - b0,) + group_cols),
                   out=z[b0:b1].reshape((b1 - b0, groups, filters.shape[1], group_cols[2])))
     return z
+'''.replace("__CHUNK__", str(CHUNK_ELEMENTS))
 
-
+# the gradients' drivers: a helper of their own, so that a module computing only forward convolutions (a built
+# predict function) compiles none of their C
+_CV_GRADS = '''
 def _cv_conv2d_grad_inputs(w, gz, x, border, subsample, dilation, groups, flip, dtype, name):
     geometry, chunk, cols, group_cols = _cv_plan(name, border, subsample, dilation, groups, x.shape, w.shape, dtype)
     _conv_check_gradient(name, gz.shape, x.shape, w.shape, geometry[5:7])
@@ -203,7 +209,7 @@ def _cv_conv2d_grad_filters(x, gz, w, border, subsample, dilation, groups, flip,
         dw += part.sum(axis=0)
     dw = dw.reshape(w.shape)
     return np.ascontiguousarray(dw[:, :, ::-1, ::-1]) if flip else dw
-'''.replace("__CHUNK__", str(CHUNK_ELEMENTS))
+'''
 
 _PL_LOOPS = '''
 cdef extern from "<math.h>":
@@ -424,11 +430,13 @@ HELPERS = {
     "_conv_geometry": _renamed(_source(conv.GEOMETRY_FUNCTIONS), _CONV_NAMES),
     "_cv_loops": _CV_LOOPS.strip("\n"),
     "_cv_zdrivers": _CV_DRIVERS.strip("\n"),
+    "_cv_zplain": _CV_PLAIN.strip("\n"),
+    "_cv_zgrads": _CV_GRADS.strip("\n"),
     "_pool_geometry": _renamed(_source(pool.GEOMETRY_FUNCTIONS), _POOL_NAMES),
     "_pl_loops": _PL_LOOPS.strip("\n"),
     "_pl_zdrivers": _PL_DRIVERS.strip("\n"),
 }
-_CONV_HELPERS = ("_conv_geometry", "_cv_loops", "_cv_zdrivers")
+_CONV_HELPERS = ("_conv_geometry", "_cv_loops", "_cv_zdrivers", "_cv_zplain")
 _POOL_HELPERS = ("_pool_geometry", "_pl_loops", "_pl_zdrivers", "_win_threads")
 
 RULES: dict[str, Callable] = {}
@@ -461,7 +469,7 @@ def _conv2d(node, ins, outs):
 def _conv2d_grad(node, ins, outs):
     (a, gz, like), (z,) = ins, outs
     return _call(ins, outs, f"{z.name} = _cv_{node.op.name}({a.name}, {gz.name}, {like.name}, "
-                            f"{_conv_params(node.op, z)})", _CONV_HELPERS)
+                            f"{_conv_params(node.op, z)})", (*_CONV_HELPERS, "_cv_zgrads"))
 
 
 def _pool_params(op) -> str:

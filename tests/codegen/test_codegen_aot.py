@@ -155,9 +155,9 @@ def _code_tokens(source: str) -> list:
     import tokenize
 
     lines = source.splitlines()
-    start = lines.index('_AG_PYTHON = "\\n".join((')
-    end = lines.index("))", start)
-    python = "\n".join(ast.literal_eval(line.strip().rstrip(",")) for line in lines[start + 1:end])
+    start = lines.index("_AG_PYTHON = (")
+    end = lines.index(")", start)
+    python = "".join(ast.literal_eval(line.strip()) for line in lines[start + 1:end])
     skip = {tokenize.STRING, tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE}
     tokens = []
     for text in (source, python):

@@ -1,10 +1,11 @@
-"""Compiled conv2d, pool_2d and their gradients against the reference backend (one module), verify_grad
-compiled, and the run-time errors of built modules."""
+"""Compiled conv2d, pool_2d and their gradients (in process, as FAST_RUN compiles them) against the reference
+backend, verify_grad compiled, and the run-time errors of compiled functions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from buildbatches import in_process
 from cgcases import assert_outputs_match, assert_same
 
 import aotgraph as ag
@@ -74,10 +75,12 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module")
-def mod(build_module):
+def mod(codegen_cache_dir):
+    """The cases compiled as FAST_RUN compiles them, in modules of <= ~2 MB of C (tests/buildbatches.py: each module
+    holds conv's drivers once, ~1 MB of C, which a module made by ag.build could not fit beside its own ~0.9 MB)."""
     functions = {name: ag.function(ins, outs, mode="FAST_COMPILE", name=name) for name, (ins, outs, _, _) in
                  CASES.items()}
-    return build_module(functions, "cg_conv"), functions
+    return in_process(functions, "cg_conv"), functions
 
 
 @pytest.mark.parametrize("name", list(CASES))

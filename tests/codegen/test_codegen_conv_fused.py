@@ -1,10 +1,11 @@
 """The fused convolution ops (window_fuse: conv2d + max-pool + bias + activation, and their gradient) and the
-max-pool gradient's gradient compiled in one built module, against the reference backend (numpy)."""
+max-pool gradient's gradient compiled (in process, <= ~2 MB of C per module), against the reference backend (numpy)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from buildbatches import in_process
 from cgcases import assert_outputs_match, assert_same
 
 import aotgraph as ag
@@ -67,10 +68,12 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module")
-def mod(build_module):
+def mod(codegen_cache_dir):
+    """The cases compiled as FAST_RUN compiles them, in modules of <= ~2 MB of C (tests/buildbatches.py: each module
+    holds conv's drivers once, ~1 MB of C, which a module made by ag.build could not fit beside its own ~0.9 MB)."""
     functions = {name: ag.function(ins, outs, mode="FAST_COMPILE", name=name) for name, (ins, outs, _, _) in
                  CASES.items()}
-    return build_module(functions, "cg_conv_fused"), functions
+    return in_process(functions, "cg_conv_fused"), functions
 
 
 def test_the_module_computes_the_fused_ops(mod):

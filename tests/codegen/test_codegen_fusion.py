@@ -1,5 +1,6 @@
 """Fused loops compiled: broadcasting regions, reductions (every kind, axes, keepdims, dtypes, layouts), in-place
-safety, threads and the GIL -- against the reference backend (FAST_COMPILE), from ONE built module."""
+safety, threads and the GIL -- against the reference backend (FAST_COMPILE), from built modules (<= ~2 MB of C
+each)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from buildbatches import build_by_size
 from cgcases import assert_same
 from opspecs import SPECS
 
@@ -106,23 +108,14 @@ REDUCTIONS = _reduction_cases()
 
 @pytest.fixture(scope="module")
 def mod(tmp_path_factory, codegen_cache_dir):
-    """One module, built as in-process FAST_RUN modules are (OpenMP, vector math), with every function."""
-    import importlib
-    import sys
-
-    from aotgraph.codegen.aot import build
-
+    """Every function built as in-process FAST_RUN modules are (OpenMP, vector math), in modules of <= ~2 MB of C
+    (tests/buildbatches.py)."""
     functions = {}
     for name, (ins, outs, _) in {**ELEMWISE, **REDUCTIONS}.items():
         functions[name] = ag.function(ins, outs, mode="FAST_COMPILE", name=name)
     functions.update(_inplace_functions())
     out = tmp_path_factory.mktemp("built-cg_fusion")
-    build(functions, "cg_fusion", out, openmp=True, vector_math=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("cg_fusion"), functions
-    finally:
-        sys.path.remove(str(out))
+    return build_by_size(functions, "cg_fusion", out, openmp=True, vector_math=True), functions
 
 
 def _compare(built, functions, name, args, rtol=None):
@@ -205,22 +198,24 @@ def test_float_sums_are_pairwise_accurate(mod):
 def test_threads_give_identical_results(mod):
     """Elementwise loops and reductions over 300,000 elements: bitwise the same on 1 and on 2 threads."""
     built, _ = mod
-    core = built._core
-    before = core._get_num_threads()
+    modules = list({id(m): m for m in map(built.module_of.get, ("big", "big_axes", "big_issue"))}.values())
+    before = [module._core._get_num_threads() for module in modules]
     results = {}
     try:
         for threads in (1, 2):
-            built.set_num_threads(threads)
-            assert built.get_num_threads() in (threads, 1)  # 1: built without OpenMP
+            for module in modules:
+                module.set_num_threads(threads)
+                assert module.get_num_threads() in (threads, 1)  # 1: built without OpenMP
             results[threads] = [built.big(*REDUCTIONS["big"][2]), built.big_axes(*REDUCTIONS["big_axes"][2]),
                                 built.big_issue(*REDUCTIONS["big_issue"][2])]
     finally:
-        built.set_num_threads(before)
+        for module, threads in zip(modules, before):
+            module.set_num_threads(threads)
     for one, two in zip(results[1], results[2]):
         for a, b in zip(one, two):
             assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
     with pytest.raises(ValueError, match=">= 1"):
-        built.set_num_threads(0)
+        modules[0].set_num_threads(0)
 
 
 def test_long_loops_release_the_gil(mod):

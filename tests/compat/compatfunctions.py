@@ -152,8 +152,18 @@ EXACT = {"trunc", "isnan", "isinf", "sgn", "abs_", "iround", "isclose", "allclos
          "relu_alpha"}
 
 # the functions a module built with ag.build can hold (not those sharing another function's container)
+# NAMES split between functions of ~35 outputs each (one function of all 97 was a kernel of 189 steps and ~4 MB of
+# C; tests/buildbatches.py)
+NAME_GROUPS = {f"names_{k // 35}": NAMES[k:k + 35] for k in range(0, len(NAMES), 35)}
 BUILT = ["view_out", "self_out", "view_out_borrowed", "self_out_borrowed", "two_outputs", "int_counter", "cut",
-         "grad_const", "grad_of_int", "implicit_const", "names", "helpers"]
+         "grad_const", "grad_of_int", "implicit_const", *NAME_GROUPS, "helpers"]
+
+
+def all_names(functions, *args) -> list:
+    """The outputs of every NAMES entry, in order, from the NAME_GROUPS functions of `functions` (a dict or a
+    module) called with `args`."""
+    get = functions.__getitem__ if isinstance(functions, dict) else lambda name: getattr(functions, name)
+    return [out for name in NAME_GROUPS for out in get(name)(*args)]
 
 
 def _softmax(m):
@@ -217,9 +227,10 @@ def all_functions() -> tuple[dict, dict]:
     fn("default_update_deleted", [], deleted * 2)
     state.update(kept=kept, deleted=deleted)
 
-    # theano.tensor's names against numpy: one function with every output
+    # theano.tensor's names against numpy: a few functions with every output between them
     xv, m, i, p = at.dvector("x"), at.dmatrix("m"), at.lvector("i"), at.dmatrix("p")
-    fn("names", [xv, m, i, p], [build(xv, m, i, p) for _, build, _ in NAMES])
+    for name, group in NAME_GROUPS.items():
+        fn(name, [xv, m, i, p], [build(xv, m, i, p) for _, build, _ in group], on_unused_input="ignore")
 
     # theano.gradient's helpers
     w = at.dvector("w")

@@ -4,15 +4,13 @@ FAST_COMPILE functions come from compatfunctions.py directly. Their FAST_RUN ver
 in-process module (what the FAST_RUN linker does for one spec, for all specs at once) and bound by the same
 `bind` that `ag.function` uses, so calls go through the compiled C front. An input whose value is another
 function's container (In(value=f.container[s])) is bound to the FAST_RUN twin of that container. The module
-built with `ag.build` holds the functions a built module can hold.
+built with `ag.build` (split by size) holds the functions a built module can hold.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import importlib
-import sys
 
 import pytest
 from buildbatches import fast_run_available
@@ -66,17 +64,12 @@ class Compiled:
 
     @functools.cache  # noqa: B019
     def module(self):
-        """The module ag.build makes from the buildable functions (imported), with their state."""
+        """The modules ag.build makes from the buildable functions (<= ~2 MB of C each, imported, read as one:
+        buildbatches.BuiltModules), with their state."""
+        from buildbatches import build_by_size
         from compatfunctions import BUILT, all_functions
-
-        import aotgraph as ag
 
         if not fast_run_available():
             pytest.skip("the compiled backend is not available")
         functions, state = all_functions()
-        ag.build({name: functions[name] for name in BUILT}, "compatmod", self.out_dir)
-        sys.path.insert(0, str(self.out_dir))
-        try:
-            return importlib.import_module("compatmod"), state
-        finally:
-            sys.path.remove(str(self.out_dir))
+        return build_by_size({name: functions[name] for name in BUILT}, "compatmod", self.out_dir), state

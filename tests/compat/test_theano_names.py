@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from compatfunctions import EXACT, NAMES, I, M, P, X
+from compatfunctions import EXACT, NAMES, I, M, P, X, all_names
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -29,7 +29,7 @@ def _check(label, out):
 
 @pytest.fixture
 def results(functions):
-    return dict(zip([label for label, _, _ in NAMES], functions["names"](X, M, I, P)))
+    return dict(zip([label for label, _, _ in NAMES], all_names(functions, X, M, I, P), strict=True))
 
 
 @pytest.mark.parametrize("label", [label for label, _, _ in NAMES])
@@ -39,7 +39,7 @@ def test_name_matches_numpy(results, label):
 
 def test_names_in_a_built_module(built):
     module, _ = built
-    for (label, _, _), out in zip(NAMES, module.names(X, M, I, P)):
+    for (label, _, _), out in zip(NAMES, all_names(module, X, M, I, P), strict=True):
         _check(label, out)
 
 

@@ -1,17 +1,16 @@
-"""Helpers of the reliability tests: the functions of relfunctions.py per mode, the one module built from them.
+"""Helpers of the reliability tests: the functions of relfunctions.py per mode, the modules built from them.
 
 Compiling costs seconds per module, so the FAST_RUN versions of all these functions are compiled
 into few in-process modules (`fast_run_batch`: what the FAST_RUN linker does for one spec, done for
 many specs at once; the functions are then bound to the live shared variables by the same `bind`
-that `ag.function` uses), and `ag.build` puts them all into ONE importable module. The two builds
-run concurrently (gcc of one while Cython works on the other). A few tests also go through
-`ag.function(..., mode='FAST_RUN')` itself.
+that `ag.function` uses), and `ag.build` puts them all into importable modules of <= ~2 MB of C each, read as
+one (buildbatches.BuiltModules). The two builds run concurrently (gcc of one while Cython works on the other).
+A few tests also go through `ag.function(..., mode='FAST_RUN')` itself.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import subprocess
 import sys
@@ -77,15 +76,11 @@ class Compiled:
                 self._futures["built"] = self._pool.submit(self._build)
 
     def _build(self):
+        from buildbatches import build_by_size
         from relfunctions import all_functions
 
         functions, _ = all_functions()
-        get_build()(functions, BUILT_MODULE, self.out_dir)
-        sys.path.insert(0, str(self.out_dir))
-        try:
-            return importlib.import_module(BUILT_MODULE)
-        finally:
-            sys.path.remove(str(self.out_dir))
+        return build_by_size(functions, BUILT_MODULE, self.out_dir)  # <= ~2 MB of C each, read as one module
 
     @functools.cache  # noqa: B019 - one instance per session
     def functions(self, mode: str) -> tuple[dict, dict]:

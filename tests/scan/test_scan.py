@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import numpy as np
 import pytest
+from buildbatches import build_by_size
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -30,35 +28,17 @@ def test_reference_matches_numpy_loop(name):
     check(case, f(*case.args))
 
 
-# the cases built with ag.build, a few modules of at most ~2-3 MB of C each (one module of all of them was 6.4 MB:
-# gcc's time grows faster than the source)
-MODULE_GROUPS = {
-    "scan_simple": ["cumsum", "polynomial", "taps", "backwards", "until", "several_outputs", "shorthands"],
-    "scan_rnn": ["rnn_bptt"],
-    "scan_rnn_truncated": ["rnn_truncated"],
-    "scan_lstm_gibbs": ["lstm", "gibbs"],
-}
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Every case (and the Gibbs chain) built with ag.build: ({name: built function}, cases)."""
+    """Every case (and the Gibbs chain) built with ag.build, in modules of <= ~2 MB of C (tests/buildbatches.py;
+    one module of all of them was 6.4 MB: gcc's time grows faster than the source): ({name: built function},
+    cases)."""
     cases = {name: make() for name, make in CASES.items()}
     cases["gibbs"] = gibbs_chain()
-    assert sorted(n for names in MODULE_GROUPS.values() for n in names) == sorted(cases)
-    out = tmp_path_factory.mktemp("scan-modules")
-    built_functions = {}
-    for module_name, names in MODULE_GROUPS.items():
-        functions = {name: ag.function(cases[name].inputs, cases[name].outputs, updates=cases[name].updates,
-                                       mode="FAST_COMPILE", name=name) for name in names}
-        ag.build(functions, module_name, out)
-        sys.path.insert(0, str(out))
-        try:
-            module = importlib.import_module(module_name)
-        finally:
-            sys.path.remove(str(out))
-        built_functions.update({name: getattr(module, name) for name in names})
-    return built_functions, cases
+    functions = {name: ag.function(case.inputs, case.outputs, updates=case.updates, mode="FAST_COMPILE", name=name)
+                 for name, case in cases.items()}
+    modules = build_by_size(functions, "scan", tmp_path_factory.mktemp("scan-modules"))
+    return modules.functions, cases
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
