@@ -94,7 +94,7 @@ def tool_seconds(cache_dir: str) -> tuple[float, float]:
 
 
 def module_split(cache_dir: str) -> list[tuple[str, float, float, float]]:
-    """(module, Cython seconds, MB of C, compiler seconds) of each module built into the cache, by creation time."""
+    """(module, Cython s, MB of C, compiler s) of each module built into the cache, in the order they ended."""
     rows = []
     for log in sorted(Path(cache_dir).glob("*/*/build.log"), key=lambda p: p.stat().st_mtime):
         text = log.read_text()
@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
                 print(f"{label}: {(r['first'] + r['logreg']) / base:.2f}x PyTensor's C mode (target <= 0.25x)")
     first = rows.get("aotgraph, kernel support prebuilt at install")
     if first is not None:
-        print("its modules, in build order (first fn, train, predict; gcc of train and predict may overlap):")
+        print("its modules, in the order their builds ended (gcc of train and predict overlap):")
         for name, cython, megabytes, gcc in module_split(first["cache_dir"]):
             print(f"  {name:40} cython {cython:5.2f} s  {megabytes:5.2f} MB of C  gcc {gcc:5.2f} s")
     hit = rows["aotgraph, cache hit (new process, same cache)"]["first"]

@@ -135,6 +135,18 @@ def compile_extension(
     return str(found)
 
 
+def cached_extension(module_name: str, pyx_source: str, options: BuildOptions = BuildOptions(), *,
+                     companion: Companion | None = None) -> str | None:
+    """The directory `compile_extension` would return when the module is in the cache (a hit, counted), else None:
+    a lookup that starts no thread and imports neither Cython nor the cache's file lock."""
+    plan = plan_module(module_name, pyx_source, options, shared=shared_utility_name(), companion=companion)
+    found = cache.lookup(plan.key)
+    if found is None:
+        return None
+    cache.stats.hits += 1
+    return str(found)
+
+
 def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: str | None,
                 annotate: bool = False, companion: Companion | None = None) -> ModulePlan:
     """The build of `source` as `qualname`, with its cache key (cheap: imports neither Cython nor setuptools).

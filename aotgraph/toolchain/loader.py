@@ -14,7 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from aotgraph.configparser import config
-from aotgraph.toolchain.compiler import EXT_SUFFIX, Companion, compile_extension
+from aotgraph.toolchain.compiler import EXT_SUFFIX, Companion, cached_extension, compile_extension
 from aotgraph.toolchain.options import BuildOptions
 
 _loaded: dict[str, ModuleType] = {}
@@ -72,6 +72,12 @@ def build_in_background(source: str, options: BuildOptions = BuildOptions(), *,
     if not config.background_builds or (companion is not None and companion.name not in sys.modules):
         return build_and_import(source, options, companion=companion)
     with _lock:
+        if name not in _loaded and name not in _pending:
+            found = cached_extension(name, source, options, companion=companion)
+            if found is not None:  # a cache hit: no thread
+                _import(name, Path(found))
+        if name in _loaded:
+            return _loaded[name]
         pending = _pending.get(name)
         if pending is None:
             _wait_for_builds_at_fork()

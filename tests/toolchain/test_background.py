@@ -114,9 +114,10 @@ print(json.dumps([len(loader._pending), CALL]))
     env = {"AOTGRAPH_CACHE_DIR": str(tmp_path)}
     assert run_python(code.replace("CALL", "0"), isolated=False, env=env).strip().splitlines()[-1] == "[1, 0]"
     # the first process exited while its module was being built: the next one finds it in the cache
-    out = run_python(code.replace("CALL", "cache.stats.builds, f(np.full(2, 2.0)).tolist()"), isolated=False, env=env)
-    pending, builds, values = json.loads(out.strip().splitlines()[-1])
-    assert (pending, builds) == (0, 0)
+    call = "cache.stats.builds, f(np.full(2, 2.0)).tolist(), 'filelock' in sys.modules"
+    out = run_python(code.replace("import json", "import json, sys").replace("CALL", call), isolated=False, env=env)
+    pending, builds, values, locked = json.loads(out.strip().splitlines()[-1])
+    assert (pending, builds, locked) == (0, 0, False)  # cache hits: no build, no thread, not even the file lock
     np.testing.assert_allclose(values, np.log(np.full(2, 2.0)) * 9.0 + np.sin(np.full(2, 2.0)))
 
 
