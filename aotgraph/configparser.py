@@ -20,6 +20,11 @@ class Config:
 
     compile_timeout (AOTGRAPH_COMPILE_TIMEOUT, seconds, default 600): the C compiler is stopped after this long
     on one module and the build fails with a BuildError that names this setting.
+
+    background_builds (AOTGRAPH_BACKGROUND_BUILDS, default on; "0" turns it off): once the first compiled function
+    of the process is built, `ag.function` returns when Cython is done with a new module, and the C compiler
+    finishes it in the background while the program goes on (the next function's Cython, the user's code); the
+    function's first call waits for it. Off: `ag.function` returns when the module is built and imported.
     """
 
     def __init__(self) -> None:
@@ -28,6 +33,8 @@ class Config:
         self.cache_dir = os.environ.get("AOTGRAPH_CACHE_DIR") or None
         self.num_threads = _env_threads()
         self.compile_timeout = _env_seconds("AOTGRAPH_COMPILE_TIMEOUT", 600.0)
+        self.background_builds = os.environ.get("AOTGRAPH_BACKGROUND_BUILDS", "1").strip().lower() not in (
+            "0", "false", "no", "off")
 
     def watch(self, key: str, callback) -> None:
         """Call `callback(value)` after each assignment to setting `key` (how loaded modules follow num_threads)."""
@@ -50,7 +57,8 @@ class Config:
 
     def __repr__(self) -> str:
         return (f"Config(floatX={self.floatX!r}, mode={self.mode!r}, cache_dir={self.cache_dir!r}, "
-                f"num_threads={self.num_threads!r}, compile_timeout={self.compile_timeout!r})")
+                f"num_threads={self.num_threads!r}, compile_timeout={self.compile_timeout!r}, "
+                f"background_builds={self.background_builds!r})")
 
 
 def _positive_seconds(value, what: str) -> float:

@@ -9,16 +9,20 @@ thunk receives the live shared values in `values`, so compiled calls read and up
 containers of the in-process shared variables. The kernel support (templates/kernel_support.pyx.j2, with the C
 front of compiled functions) is an extension of its own, built once per build cache, that every in-process
 module cimports: a module then compiles its kernels only. Constants, profile labels and error descriptions
-go to the kernel object as data: they never change the source, so they never cause a rebuild.
+go to the kernel object as data: they never change the source, so they never cause a rebuild. Once the support
+is loaded, a new module's C compiler runs in the background (`config.background_builds`, toolchain/loader.py): the
+kernels wait for it at their first run.
 """
 
 from __future__ import annotations
+
+import sys
 
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_support, support_declarations
 from aotgraph.codegen.scalar import vector_math_functions
 from aotgraph.toolchain.compiler import Companion, prebuild_helpers
-from aotgraph.toolchain.loader import build_and_import
+from aotgraph.toolchain.loader import PendingModule, build_in_background
 from aotgraph.toolchain.options import BuildOptions
 
 
@@ -42,7 +46,10 @@ def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph
     kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
     support = Companion(*render_support(), support_declarations())
     source = render_module(kernels, runtime=False, title=title, support_module=support.name)
-    module = build_and_import(source, in_process_options(), companion=support)
+    module = build_in_background(source, in_process_options(), companion=support)
+    if isinstance(module, PendingModule):  # its C compiler still runs: kernels that wait for it at their first run
+        make = sys.modules[support.name]._pending_kernel
+        return [make(module, i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
     return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
 
 

@@ -118,11 +118,12 @@ def _runner(kernel: Kernel) -> list[str]:
 
 
 def kernel_table(kernels: list[Kernel]) -> list[str]:
-    """Module-level lines filling the runner table that `_make_kernel(index, ...)` reads."""
+    """Module-level lines filling the runner table and making `_make_kernel(index, label, consts, where, labels)`
+    from it (kernel_support.pyx.j2 `_KernelMaker`)."""
     lines = [f"cdef _runner_t _RUNNERS[{max(len(kernels), 1)}]"]
     lines += [f"_RUNNERS[{i}] = _{k.name}_run" for i, k in enumerate(kernels)]
     sizes = [f"({len(k.consts)}, {len(k.descriptions)}, {len(k.steps)})" for k in kernels]  # data, where, labels
-    lines.append(f"_KERNEL_SIZES = {tuple_literal(sizes)}")
+    lines.append(f"_make_kernel = _kernel_maker(_RUNNERS, {tuple_literal(sizes)}, __name__)")
     return lines
 
 

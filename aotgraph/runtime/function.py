@@ -147,6 +147,9 @@ class Function:
         Raises TypeError for a function without one (mode='FAST_COMPILE' runs numpy directly).
         """
         kernel = getattr(self._thunk, "__self__", self._thunk)
+        wait = getattr(kernel, "wait", None)  # a kernel whose module is still being compiled (in the background)
+        if wait is not None:
+            wait()
         # a compiled kernel names the module of its runner (its class may live in the shared kernel support)
         module = _sys.modules.get(getattr(kernel, "module", None) or getattr(type(kernel), "__module__", ""), None)
         path = getattr(module, "__file__", None)

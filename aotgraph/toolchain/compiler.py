@@ -102,6 +102,7 @@ def compile_extension(
     *,
     cache_dir: str | None = None,
     companion: Companion | None = None,
+    cythonized: threading.Event | None = None,
 ) -> str:
     """Build `pyx_source` as the top-level extension module `module_name`; return its directory.
 
@@ -110,7 +111,9 @@ def compile_extension(
     supports it (else a warning), calling vector variants of exp, log, ... if the C library has them. `cache_dir`
     overrides the configured cache directory. `companion`: an extension that `pyx_source` cimports, built
     (once per cache) with it and put beside it. A second call with the same arguments is a cache hit
-    that compiles nothing (``aotgraph.toolchain.cache.stats.hits`` counts them).
+    that compiles nothing (``aotgraph.toolchain.cache.stats.hits`` counts them). `cythonized` is set once Cython
+    is done with the module, while the C compiler still runs (not on a cache hit nor when Cython fails: the call
+    then returns or raises soon after).
 
     Raises ValueError for a bad module or data file name, CompilerMissingError without a C
     compiler, and BuildError (naming the kept ``.pyx``) when Cython or the compiler fails.
@@ -122,13 +125,25 @@ def compile_extension(
     bundle_key = cache.make_key("aotgraph-bundle-v1", plan.key, *_data_key_parts(data)) if data else None
     found = cache.lookup(bundle_key or plan.key, cache_dir)
     if found is None:
-        found = module_entry(plan, cache_dir)
+        found = module_entry(plan, cache_dir, cythonized)
         if data:
             found = _bundle_entry(bundle_key, found, data, plan, cache_dir)
     if cache.stats.builds == builds_before:
         cache.stats.hits += 1
     else:
         importlib.invalidate_caches()  # the directory may already be on sys.path with other files
+    return str(found)
+
+
+def cached_extension(module_name: str, pyx_source: str, options: BuildOptions = BuildOptions(), *,
+                     companion: Companion | None = None) -> str | None:
+    """The directory `compile_extension` would return when the module is in the cache (a hit, counted), else None:
+    a lookup that starts no thread and imports neither Cython nor the cache's file lock."""
+    plan = plan_module(module_name, pyx_source, options, shared=shared_utility_name(), companion=companion)
+    found = cache.lookup(plan.key)
+    if found is None:
+        return None
+    cache.stats.hits += 1
     return str(found)
 
 
@@ -183,8 +198,9 @@ def prebuild_helpers(companion: Companion, cache_dir: str, *, openmp: bool = Tru
     return entries
 
 
-def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
-    """The cache entry holding the built module of `plan` (built now if missing or invalid)."""
+def module_entry(plan: ModulePlan, cache_dir: str | None = None, cythonized: threading.Event | None = None) -> Path:
+    """The cache entry holding the built module of `plan` (built now if missing or invalid); `cythonized` is set
+    when Cython is done with it (the C compiler then still runs)."""
 
     def build(staging: Path) -> None:
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -195,7 +211,7 @@ def module_entry(plan: ModulePlan, cache_dir: str | None = None) -> Path:
                 helpers.append((plan.shared, _start(pool, _shared_entry, plan.shared, cache_dir)))
             if plan.companion:
                 helpers.append((plan.companion.qualname, _start(pool, _companion_entry, plan.companion, cache_dir)))
-            _build_module(plan, staging, cache_dir)
+            _build_module(plan, staging, cache_dir, cythonized)
             for name, future in helpers:
                 cache.link_or_copy(future.result() / (name + EXT_SUFFIX), staging / (name + EXT_SUFFIX))
 

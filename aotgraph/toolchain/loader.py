@@ -1,20 +1,24 @@
-"""Build a rendered module through the build cache and import it into this process."""
+"""Build a rendered module through the build cache and import it into this process, now (`build_and_import`) or
+with the C compiler finishing in the background (`build_in_background`)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from types import ModuleType
 
 from aotgraph.configparser import config
-from aotgraph.toolchain.compiler import EXT_SUFFIX, Companion, compile_extension
+from aotgraph.toolchain.compiler import EXT_SUFFIX, Companion, cached_extension, compile_extension
 from aotgraph.toolchain.options import BuildOptions
 
 _loaded: dict[str, ModuleType] = {}
+_pending: dict[str, PendingModule] = {}  # built in the background, not imported yet
 _lock = threading.Lock()
 
 # OpenMP threads that finish a loop early wait for the others; by default they spin (keeping a CPU busy) for
@@ -42,14 +46,114 @@ def build_and_import(source: str, options: BuildOptions = BuildOptions(), *,
     module = _loaded.get(name)
     if module is not None:
         return module
+    pending = _pending.get(name)
+    if pending is not None:
+        return pending.result()
     with _lock:
         if name not in _loaded:
-            directory = Path(compile_extension(name, source, {}, options, companion=companion))
-            module = import_from(directory, name)
-            if hasattr(module, "_set_num_threads"):
-                module._set_num_threads(config.num_threads)
-            _loaded[name] = module
+            _import(name, Path(compile_extension(name, source, {}, options, companion=companion)))
     return _loaded[name]
+
+
+def build_in_background(source: str, options: BuildOptions = BuildOptions(), *,
+                        companion: Companion | None = None) -> ModuleType | PendingModule:
+    """`build_and_import(source, ...)`, or a PendingModule as soon as Cython is done with the module, its C compiler
+    then running in a background thread while the caller goes on (a compiler is a process of its own: on a
+    machine with two cores or more, it overlaps whatever the program does next).
+
+    Cython's errors raise here, as from build_and_import; the compiler's (and its timeout) from `result()`.
+    Background builds happen when `config.background_builds` is on and `companion`, the kernel support the module
+    cimports, is already imported (kernels of a pending module are made with it); else the build is synchronous.
+    """
+    name = module_name_for(source)
+    module = _loaded.get(name)
+    if module is not None:
+        return module
+    if not config.background_builds or (companion is not None and companion.name not in sys.modules):
+        return build_and_import(source, options, companion=companion)
+    with _lock:
+        if name not in _loaded and name not in _pending:
+            found = cached_extension(name, source, options, companion=companion)
+            if found is not None:  # a cache hit: no thread
+                _import(name, Path(found))
+        if name in _loaded:
+            return _loaded[name]
+        pending = _pending.get(name)
+        if pending is None:
+            _wait_for_builds_at_fork()
+            pending = _pending[name] = PendingModule(name)
+            worker = threading.Thread(target=pending._build, args=(source, options, companion),
+                                      name=f"aotgraph build {name}")  # not a daemon: exit waits for the entry
+            worker.start()
+    pending.wait_for_cython()
+    return pending.result() if pending.done() else pending  # done: a cache hit, or Cython's error raised here
+
+
+class PendingModule:
+    """A module built in a background thread (`build_in_background`). `result()` waits for its build and imports
+    it once; a failed build raises its error (a BuildError naming the kept sources) at every `result()`."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._future: Future = Future()
+        self._cythonized = threading.Event()
+
+    def _build(self, source: str, options: BuildOptions, companion: Companion | None) -> None:
+        try:
+            directory = compile_extension(self.name, source, {}, options, companion=companion,
+                                          cythonized=self._cythonized)
+        except BaseException as exc:  # kept for result(); a later build of the same source tries again
+            with _lock:
+                _pending.pop(self.name, None)
+            self._future.set_exception(exc)
+        else:
+            self._future.set_result(Path(directory))
+        finally:
+            self._cythonized.set()  # after the future is resolved: a Cython error is seen by wait_for_cython's caller
+
+    def wait_for_cython(self) -> None:
+        self._cythonized.wait()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self) -> ModuleType:
+        """The imported module, once its build is finished (waits for it; raises its error)."""
+        module = _loaded.get(self.name)
+        if module is not None:
+            return module
+        directory = self._future.result()
+        with _lock:
+            if self.name not in _loaded:
+                _import(self.name, directory)
+            _pending.pop(self.name, None)
+        return _loaded[self.name]
+
+
+def _wait_for_builds() -> None:
+    """Before os.fork(): let the background builds finish, so that no build is half done in the child (which would
+    have neither the thread nor the compiler of the build, and inherit the locks it held)."""
+    for pending in list(_pending.values()):
+        pending._future.exception()  # waits; the error, if any, is raised where the module is needed
+
+
+@functools.cache
+def _wait_for_builds_at_fork() -> None:
+    """Run `_wait_for_builds` before each os.fork(), ahead of filelock's own hook (which stops lock releases until the
+    fork is done, so a build finishing after it would wait forever): hooks run last registered first, and filelock
+    registers its hook when it is imported."""
+    import filelock  # noqa: F401 - the cache's builds lock with it
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=_wait_for_builds)
+
+
+def _import(name: str, directory: Path) -> None:
+    """Import built module `name` from `directory` into `_loaded` (under `_lock`), its loops following config."""
+    module = import_from(directory, name)
+    if hasattr(module, "_set_num_threads"):
+        module._set_num_threads(config.num_threads)
+    _loaded[name] = module
 
 
 def set_num_threads(n: int) -> None:

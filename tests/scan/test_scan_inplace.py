@@ -88,6 +88,7 @@ def compiled():
     inputs, outputs = graph()
     rnn = rnn_bptt()
     f = ag.function(inputs + rnn.inputs, outputs + rnn.outputs, mode="FAST_RUN")
+    f._thunk.__self__.wait()  # its module may still be compiled in the background (config.background_builds)
     return f, rnn, sys.modules[f._thunk.__self__.module]
 
 
