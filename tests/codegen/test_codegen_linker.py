@@ -249,6 +249,7 @@ def test_runners_leave_the_upper_halves_of_vector_registers_clean():
         pytest.skip("no objdump to read the module's machine code")
     x = at.dscalar("x")
     f = ag.function([x], 2 * x + 1, mode="FAST_RUN")
+    f._thunk.__self__.wait()  # its module may still be compiling (config.background_builds)
     path = sys.modules[f._thunk.__self__.module].__file__
     asm = subprocess.run([objdump, "-d", "--no-show-raw-insn", path], capture_output=True, text=True,
                          check=True).stdout
