@@ -19,7 +19,7 @@ from types import SimpleNamespace
 MAX_C_MB = 2.0  # the budget of a test module (tests/conftest.py lists the modules over it)
 # measured without Cython's code comments (templates/module.pyx.j2 turns them off: a quarter to a third of the C,
 # no gcc time) on tests/codegen's conv modules
-BUILT_FIXED_MB = 0.9  # the C of a module made by ag.build, without kernels
+BUILT_FIXED_MB = 1.05  # the C of a module made by ag.build, without kernels (a trivial one: 1.05 MB)
 IN_PROCESS_FIXED_MB = 0.4  # the C of an in-process module without kernels
 C_PER_PYX_BYTE = 6.0  # C bytes per byte of a kernel's loops and runner (.pyx): 3.3-3.8 elementwise, 4.4-5.9 conv
 CALL_C_PER_BYTE = 40.0  # C bytes per byte of a numpy-call step (Python-level code): ~30-55 (tests/codegen's ops)
