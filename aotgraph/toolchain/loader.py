@@ -3,6 +3,7 @@ with the C compiler finishing in the background (`build_in_background`)."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import importlib.util
@@ -15,6 +16,7 @@ from types import ModuleType
 
 from aotgraph.configparser import config
 from aotgraph.toolchain.compiler import EXT_SUFFIX, Companion, cached_extension, compile_extension
+from aotgraph.toolchain.errors import BuildError
 from aotgraph.toolchain.options import BuildOptions
 
 _loaded: dict[str, ModuleType] = {}
@@ -51,7 +53,11 @@ def build_and_import(source: str, options: BuildOptions = BuildOptions(), *,
         return pending.result()
     with _lock:
         if name not in _loaded:
-            _import(name, Path(compile_extension(name, source, {}, options, companion=companion)))
+            found = cached_extension(name, source, options, companion=companion)  # a hit imports no file lock
+            if found is None:
+                _wait_for_builds_at_fork()  # a fork during this build waits for it (the child must not inherit _lock)
+                found = compile_extension(name, source, {}, options, companion=companion)
+            _import(name, Path(found))
     return _loaded[name]
 
 
@@ -84,7 +90,12 @@ def build_in_background(source: str, options: BuildOptions = BuildOptions(), *,
             pending = _pending[name] = PendingModule(name)
             worker = threading.Thread(target=pending._build, args=(source, options, companion),
                                       name=f"aotgraph build {name}")  # not a daemon: exit waits for the entry
-            worker.start()
+            try:
+                worker.start()
+            except BaseException as exc:  # no thread (a thread or process limit): nobody may wait for this build
+                del _pending[name]
+                pending._fail(exc)
+                raise
     pending.wait_for_cython()
     return pending.result() if pending.done() else pending  # done: a cache hit, or Cython's error raised here
 
@@ -105,11 +116,16 @@ class PendingModule:
         except BaseException as exc:  # kept for result(); a later build of the same source tries again
             with _lock:
                 _pending.pop(self.name, None)
-            self._future.set_exception(exc)
+            exc.add_note("(The module was built in the background, config.background_builds: a function keeps "
+                         "this error; ag.function on the same graph builds it again.)")
+            self._fail(exc)
         else:
             self._future.set_result(Path(directory))
-        finally:
-            self._cythonized.set()  # after the future is resolved: a Cython error is seen by wait_for_cython's caller
+            self._cythonized.set()
+
+    def _fail(self, error: BaseException) -> None:
+        self._future.set_exception(error)
+        self._cythonized.set()  # after the future is resolved: a Cython error is seen by wait_for_cython's caller
 
     def wait_for_cython(self) -> None:
         self._cythonized.wait()
@@ -122,6 +138,9 @@ class PendingModule:
         module = _loaded.get(self.name)
         if module is not None:
             return module
+        error = self._future.exception()
+        if error is not None:
+            raise _fresh(error)
         directory = self._future.result()
         with _lock:
             if self.name not in _loaded:
@@ -130,11 +149,38 @@ class PendingModule:
         return _loaded[self.name]
 
 
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of a failed build's `error` without its traceback: raising the stored error itself at every call would
+    grow its traceback by each call's frames, and keep them (and their arrays) alive."""
+    try:
+        error = copy.copy(error)
+    except Exception:  # noqa: BLE001 - an exception that does not copy: raised itself, its traceback reset
+        pass
+    return error.with_traceback(None)
+
+
 def _wait_for_builds() -> None:
     """Before os.fork(): let the background builds finish, so that no build is half done in the child (which would
-    have neither the thread nor the compiler of the build, and inherit the locks it held)."""
+    have neither the thread nor the compiler of the build, and inherit the locks it held), then hold `_lock` over
+    the fork, so that the child does not inherit it held by a thread it does not have."""
     for pending in list(_pending.values()):
         pending._future.exception()  # waits; the error, if any, is raised where the module is needed
+    _lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _lock.release()
+
+
+def _after_fork_in_child() -> None:
+    """A build that started between `_wait_for_builds` and the fork has no thread here: it fails, and a new
+    ag.function of its graph builds it again in this process."""
+    for name, pending in list(_pending.items()):
+        if not pending.done():
+            del _pending[name]
+            pending._fail(BuildError(f"the module {name!r} was being compiled in the parent process when this process "
+                                     "forked from it: call ag.function again here to build it"))
+    _lock.release()
 
 
 @functools.cache
@@ -145,7 +191,8 @@ def _wait_for_builds_at_fork() -> None:
     import filelock  # noqa: F401 - the cache's builds lock with it
 
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_wait_for_builds)
+        os.register_at_fork(before=_wait_for_builds, after_in_parent=_after_fork_in_parent,
+                            after_in_child=_after_fork_in_child)
 
 
 def _import(name: str, directory: Path) -> None:

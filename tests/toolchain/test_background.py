@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import threading
+import traceback
 
 import numpy as np
 import pytest
@@ -75,10 +77,14 @@ def test_a_compiler_failure_raises_at_the_first_call_and_the_cache_stays_consist
     x = at.dvector("x")
     monkeypatch.setattr(config, "compile_timeout", 0.001)  # no compiler finishes a module in a millisecond
     f = ag.function([x], at.sqrt(x) * 7.0 + at.expm1(x), mode="FAST_RUN")  # Cython succeeded: no error yet
-    for _ in range(2):  # every call says why
+    depths = []
+    for _ in range(5):  # every call says why, and with its own traceback: a shared one would grow at every call
         with pytest.raises(CompileTimeoutError, match="did not finish within 0.001 s") as info:
             f(np.ones(3))
         assert "kept at" in str(info.value) and isinstance(info.value, BuildError)
+        assert any("ag.function on the same graph builds it again" in note for note in info.value.__notes__)
+        depths.append(len(traceback.extract_tb(info.value.__traceback__)))
+    assert depths == depths[:1] * 5, depths
     monkeypatch.setattr(config, "compile_timeout", 600)
     g = ag.function([x], at.sqrt(x) * 7.0 + at.expm1(x), mode="FAST_RUN")  # nothing of the stopped build cached
     np.testing.assert_allclose(g(np.ones(3)), np.sqrt(1.0) * 7.0 + np.expm1(np.ones(3)))
@@ -139,3 +145,60 @@ def test_fork_waits_for_pending_builds_and_the_child_can_call_the_function():
     os.waitpid(pid, 0)
     np.testing.assert_allclose(child, np.tan(value) * 6.0 + np.exp2(value))
     np.testing.assert_allclose(f(value), child)
+
+
+def test_a_build_thread_that_cannot_start_raises_and_the_next_function_builds(monkeypatch):
+    x = at.dvector("x")
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    before = pending_names()
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", refuse)
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            ag.function([x], at.cosh(x) * 8.0 - at.tanh(x), mode="FAST_RUN")
+    assert pending_names() == before  # nothing left for a later function to wait on forever
+    done = []
+    worker = threading.Thread(target=lambda: done.append(
+        ag.function([x], at.cosh(x) * 8.0 - at.tanh(x), mode="FAST_RUN")(np.arange(3.0))), daemon=True)
+    worker.start()
+    worker.join(300)
+    assert done, "the same graph's next function hung on the build that never started"
+    np.testing.assert_allclose(done[0], np.cosh(np.arange(3.0)) * 8.0 - np.tanh(np.arange(3.0)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_while_another_thread_holds_the_loader_lock_leaves_the_child_able_to_build():
+    loader._wait_for_builds_at_fork()  # the fork hooks (registered by the first build of a process)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with loader._lock:  # as a build does, while it compiles or imports
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(30)
+    threading.Timer(0.5, release.set).start()
+    read, write = os.pipe()
+    pid = os.fork()  # waits for the lock: the child must not inherit it held by a thread it does not have
+    if pid == 0:
+        try:
+            v = at.dvector("v")
+            g = ag.function([v], at.sinh(v) * 11.0 + at.arccos(v / 4.0), mode="FAST_RUN")
+            os.write(write, json.dumps(g(np.arange(3.0)).tolist()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    holder.join()
+    ready, _, _ = select.select([read], [], [], 300)
+    if not ready:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = pipe.read() if ready else ""
+    assert child, "the forked child hung on the loader's lock"
+    value = np.arange(3.0)
+    np.testing.assert_allclose(json.loads(child), np.sinh(value) * 11.0 + np.arccos(value / 4.0))
