@@ -108,6 +108,7 @@ def _runner(kernel: Kernel) -> list[str]:
     step_args = tuple_literal([tuple_literal([b.name for b in s.body.ins]) for s in kernel.steps])
     handler = [  # the failing step's arguments are still alive: intermediates die only after their last step
         "except:",  # one shared handler (kernel_support.pyx.j2) re-raises it naming the step's node
+        IND + "_clear_upper()",  # a failing step may have left the ymm registers dirty too
         IND + f"_node_failed(step, where, {step_args})",
         IND + "raise",
     ]
