@@ -29,6 +29,7 @@ os.environ["AOTGRAPH_CACHE_DIR"] = tempfile.mkdtemp(prefix="aotgraph-compile-spl
 sys.path.insert(0, str(REPO / "examples"))
 
 import numpy as np  # noqa: E402
+from timing import cythonize  # noqa: E402 - benchmarks/timing.py, beside this script
 
 import aotgraph as ag  # noqa: E402
 import aotgraph.tensor as at  # noqa: E402
@@ -45,6 +46,7 @@ def kept_sources() -> dict[str, Path]:
         """{entry: size of its .pyx} of every kernel module in the cache."""
         return {p.parent: p.stat().st_size for p in Path(os.environ["AOTGRAPH_CACHE_DIR"]).glob("*/*/aotgraph_k_*.pyx")}
 
+    ag.config.background_builds = False  # every module in its cache entry when ag.function returns
     x = at.dscalar("x")
     ag.function([x], 2 * x, mode="FAST_RUN")
     found = {"trivial 2*x": next(iter(modules()))}
@@ -68,18 +70,6 @@ def copy_sources(entry: Path, work: Path, numpy_pxd: str) -> Path:
             text = path.read_text().replace("cimport _aotgraph_numpy as cnp", f"cimport {numpy_pxd} as cnp")
             (work / path.name).write_text(text)
     return next(work.glob("aotgraph_k_*.pyx"))
-
-
-def cythonize(pyx: Path) -> tuple[Path, float]:
-    from Cython.Compiler import Main
-
-    from aotgraph.toolchain.compiler import shared_utility_name
-
-    options = Main.CompilationOptions(Main.default_options, language_level=3, output_file=str(pyx.with_suffix(".c")),
-                                      shared_utility_qualified_name=shared_utility_name())
-    start = time.perf_counter()
-    Main.compile_single(str(pyx), options, full_module_name=pyx.stem)
-    return pyx.with_suffix(".c"), time.perf_counter() - start
 
 
 def gcc_seconds(c_file: Path, level: str) -> float:
@@ -112,7 +102,7 @@ def main(argv=None) -> None:
         c_files = {}
         for _ in range(args.repeat):
             for v in VARIANTS:
-                c_files[v], seconds = cythonize(pyxs[v])
+                c_files[v], seconds = cythonize(pyxs[v], pyxs[v].stem)
                 cython[v].append(seconds)
                 gcc[v].append(gcc_seconds(c_files[v], v[2]))
         before = None

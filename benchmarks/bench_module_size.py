@@ -38,10 +38,11 @@ os.environ["AOTGRAPH_CACHE_DIR"] = tempfile.mkdtemp(prefix="aotgraph-module-size
 sys.path.insert(0, str(REPO / "examples"))
 
 import numpy as np  # noqa: E402
+from timing import cythonize  # noqa: E402 - benchmarks/timing.py, beside this script
 
 from aotgraph.codegen.aot import build_sources  # noqa: E402
 from aotgraph.toolchain import BuildOptions, probe  # noqa: E402
-from aotgraph.toolchain.compiler import EXT_SUFFIX, _numpy_include, shared_utility_name  # noqa: E402
+from aotgraph.toolchain.compiler import EXT_SUFFIX, _numpy_include  # noqa: E402
 
 NO_COMMENTS = "emit_code_comments=False"
 MODULE = "logreg_mod"
@@ -60,16 +61,6 @@ def variants(source: str) -> dict[str, str]:
         "one constant, comments": source.replace(NO_COMMENTS, commented),
         "now: one constant": source,
     }
-
-
-def cythonize(pyx: Path) -> tuple[Path, float]:
-    from Cython.Compiler import Main
-
-    options = Main.CompilationOptions(Main.default_options, language_level=3, output_file=str(pyx.with_suffix(".c")),
-                                      shared_utility_qualified_name=shared_utility_name())
-    start = time.perf_counter()
-    Main.compile_single(str(pyx), options, full_module_name=f"{MODULE}._core")
-    return pyx.with_suffix(".c"), time.perf_counter() - start
 
 
 def gcc_seconds(c_file: Path) -> tuple[float, float]:
@@ -126,7 +117,7 @@ def measure(module: str, source: str, repeat: int) -> None:
         for label, text in texts.items():
             pyx = works[label] / "_core.pyx"
             pyx.write_text(text)
-            c_file, seconds = cythonize(pyx)
+            c_file, seconds = cythonize(pyx, f"{MODULE}._core")
             sizes[label] = c_file.stat().st_size / 1e6
             cython[label].append(seconds)
             w, c = gcc_seconds(c_file)

@@ -1,8 +1,10 @@
-"""Timing helpers the benchmarks share: one warm-up call, then the median (or best) of `repeat` calls."""
+"""Timing helpers the benchmarks share: one warm-up call, then the median (or best) of `repeat` calls, and a timed
+Cython run."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,3 +47,17 @@ def row(what: str, ms: float, base: float | None = None, target: str = "", width
     """One printed line: what, milliseconds, the ratio to `base` (same run) and the target."""
     ratio = f"{ms / base:7.2f}x" if base else " " * 8
     print(f"  {what:{width}} {ms:9.3f} ms {ratio}  {target}")
+
+
+def cythonize(pyx: Path, module_name: str) -> tuple[Path, float]:
+    """Cython on `pyx` in this process as aotgraph runs it (language level 3, Cython's shared utility module), as
+    module `module_name`: the C file and the seconds it took."""
+    from Cython.Compiler import Main
+
+    from aotgraph.toolchain.compiler import shared_utility_name
+
+    options = Main.CompilationOptions(Main.default_options, language_level=3, output_file=str(pyx.with_suffix(".c")),
+                                      shared_utility_qualified_name=shared_utility_name())
+    start = time.perf_counter()
+    Main.compile_single(str(pyx), options, full_module_name=module_name)
+    return pyx.with_suffix(".c"), time.perf_counter() - start
