@@ -1,0 +1,499 @@
+"""Translating the `nogil` Cython that aotgraph's emitters print (loop kernels, scalar helpers) into plain C.
+
+Why: a direct-C backend skips Cython's per-process set-up and its boilerplate C, and the kernels already have
+pure C semantics (cdivision, no bounds checks, no Python objects). This is not a Cython compiler: it accepts
+the subset the emitters print (loops.py, reduction.py, scalar.py, matvec_kernel.py) and raises `Untranslatable`,
+naming the line, for anything else, so a change in an emitter fails loudly instead of changing a result.
+
+Expressions go through Python's tokenizer and `ast`: a Cython cast `<T>x` (or an address `&x`) is first
+rewritten into a call of its unary operand (`__ag_cast0(x)`), then the tree is printed fully parenthesised,
+so the C means what Cython meant. `min`/`max` become GNU statement expressions (`({ ... })`, with
+`__typeof__`: gcc and clang) evaluating each argument once, as Cython does; no prelude is needed.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import textwrap
+import tokenize
+
+IND = "    "
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "/", ast.Mod: "%",
+           ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
+_CMPOPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~", ast.Not: "!"}
+_AUGMENTED = {"+=", "-=", "*=", "/=", "//=", "%=", "|=", "&=", "^=", "<<=", ">>="}
+_KEYWORDS = {"if", "else", "and", "or", "not", "return", "in", "elif", "while"}
+_TYPE = re.compile(r"^(const\s+)?[A-Za-z_][\w.]*(\s+[A-Za-z_][\w.]*)*\s*\**$")
+_FUNCTION = re.compile(r"^cdef\s+(?:(inline)\s+)?(.*?[\w*])\s*\b(\w+)\s*\((.*)\)\s*([\w\s]*?)\s*:$")
+
+
+class Untranslatable(ValueError):
+    """A construct outside the supported subset (message names the line)."""
+
+
+def _fail(line: int, text: str, why: str) -> Untranslatable:
+    return Untranslatable(f"line {line}: {text.strip()!r}: {why}")
+
+
+def ctype(text: str) -> str:
+    """The C spelling of a Cython type: numpy's `cnp.` prefix dropped (its headers define the names), bint -> int."""
+    text = " ".join(text.replace("cnp.", "").split())
+    text = re.sub(r"\s*\*", "*", text)
+    return re.sub(r"\bbint\b", "int", text)
+
+
+class _Expr:
+    """One expression's translation (casts found on tokens, the rest printed from Python's ast)."""
+
+    def __init__(self, text: str, line: int, counter: list[int]):
+        self.text, self.line, self.counter = text.strip(), line, counter
+        self.casts: dict[str, str] = {}
+        try:
+            toks = tokenize.generate_tokens(io.StringIO(self.text).readline)
+            self.toks = [t for t in toks if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
+        except (tokenize.TokenError, SyntaxError) as e:
+            raise self.fail(f"cannot tokenize ({e})") from None
+
+    def fail(self, why: str) -> Untranslatable:
+        return _fail(self.line, self.text, why)
+
+    def c(self) -> str:
+        source = self.rewrite(0, len(self.toks))
+        try:
+            tree = ast.parse(source, mode="eval").body
+        except SyntaxError:
+            raise self.fail("not an expression of the supported subset") from None
+        return self.emit(tree)
+
+    # ---- tokens: casts and addresses into calls of their operand ----
+    def rewrite(self, i: int, end: int) -> str:
+        out, prefix = [], True  # prefix: a `<` or `&` here starts a unary expression (a cast, an address)
+        while i < end:
+            tok = self.toks[i]
+            if prefix and tok.string in ("<", "&"):
+                text, i = self.unary(i, end)
+                out.append(text)
+                prefix = False
+                continue
+            if tok.type == tokenize.COMMENT:
+                i += 1
+                continue
+            out.append(tok.string)
+            prefix = tok.type == tokenize.OP and tok.string not in (")", "]") or tok.string in _KEYWORDS
+            i += 1
+        return " ".join(out)
+
+    def match(self, i: int, end: int) -> int:
+        """Index of the bracket closing the one at i."""
+        depth = 0
+        for j in range(i, end):
+            s = self.toks[j].string
+            depth += s in "([{" and self.toks[j].type == tokenize.OP
+            depth -= s in ")]}" and self.toks[j].type == tokenize.OP
+            if depth == 0:
+                return j
+        raise self.fail("unbalanced brackets")
+
+    def unary(self, i: int, end: int) -> tuple[str, int]:
+        """(Python text, index after it) of the unary expression at i: a cast binds like C's unary operators."""
+        if i >= end:
+            raise self.fail("an operator without an operand")
+        s = self.toks[i].string
+        if s in ("-", "+", "~"):
+            text, j = self.unary(i + 1, end)
+            return f"{s} {text}", j
+        if s == "&":
+            text, j = self.unary(i + 1, end)
+            return f"__ag_addr({text})", j
+        if s == "<":
+            close = next((j for j in range(i + 1, end) if self.toks[j].string == ">"), None)
+            if close is None:
+                raise self.fail("a cast without its closing '>'")
+            type_text = re.sub(r"\s*\.\s*", ".", " ".join(t.string for t in self.toks[i + 1:close]))
+            if not _TYPE.match(type_text):
+                raise self.fail(f"cast to an unsupported type {type_text!r}")
+            name = f"__ag_cast{len(self.casts)}"
+            self.casts[name] = ctype(type_text)
+            text, j = self.unary(close + 1, end)
+            return f"{name}({text})", j
+        if s in ("(", "["):
+            j = self.match(i, end)
+            text = s + self.rewrite(i + 1, j) + self.toks[j].string
+            i = j + 1
+        elif self.toks[i].type in (tokenize.NAME, tokenize.NUMBER):
+            text, i = s, i + 1
+        else:
+            raise self.fail(f"unexpected {s!r} after a cast or '&'")
+        while i < end and self.toks[i].string in ("(", "[", "."):  # postfix: calls, indexing, attributes
+            if self.toks[i].string == ".":
+                text, i = text + "." + self.toks[i + 1].string, i + 2
+                continue
+            j = self.match(i, end)
+            text, i = text + self.toks[i].string + self.rewrite(i + 1, j) + self.toks[j].string, j + 1
+        return text, i
+
+    # ---- the tree, printed as C ----
+    def emit(self, node: ast.expr) -> str:
+        e = self.emit
+        if isinstance(node, ast.Constant):
+            return self.constant(node.value)
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "cnp":
+            return node.attr
+        if isinstance(node, ast.UnaryOp):
+            return f"({_UNARY[type(node.op)]}{e(node.operand)})"
+        if isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINOPS:
+                raise self.fail(f"unsupported operator {type(node.op).__name__} (Cython's '**' has no C operator)")
+            return f"({e(node.left)} {_BINOPS[type(node.op)]} {e(node.right)})"
+        if isinstance(node, ast.BoolOp):
+            return "(" + (" && " if isinstance(node.op, ast.And) else " || ").join(map(e, node.values)) + ")"
+        if isinstance(node, ast.Compare):
+            if len(node.ops) != 1 or type(node.ops[0]) not in _CMPOPS:
+                raise self.fail("a chained comparison (or 'is'/'in') has no C equivalent")
+            return f"({e(node.left)} {_CMPOPS[type(node.ops[0])]} {e(node.comparators[0])})"
+        if isinstance(node, ast.IfExp):
+            return f"({e(node.test)} ? {e(node.body)} : {e(node.orelse)})"
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
+            return f"{e(node.value)}[{e(node.slice)}]"
+        if isinstance(node, ast.Call) and not node.keywords:
+            return self.call(node)
+        raise self.fail(f"unsupported expression {type(node).__name__}")
+
+    def constant(self, value) -> str:
+        if isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, int):
+            return str(value) + ("ULL" if value > 2**63 - 1 else "")
+        if isinstance(value, float):
+            return repr(value)  # the shortest text that reads back as the same double
+        raise self.fail(f"unsupported constant {value!r}")
+
+    def call(self, node: ast.Call) -> str:
+        args = [self.emit(a) for a in node.args]
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name in self.casts:
+            return f"(({self.casts[name]}){args[0]})"
+        if name == "__ag_addr":
+            return f"(&{args[0]})"
+        if name in ("min", "max"):
+            if len(args) != 2:
+                raise self.fail(f"{name} of {len(args)} arguments")
+            # as Cython: min(a, b) is b < a ? b : a, max(a, b) is b > a ? b : a (each argument evaluated once)
+            self.counter[0] += 1
+            a, b = f"__ag_a{self.counter[0]}", f"__ag_b{self.counter[0]}"
+            op = "<" if name == "min" else ">"
+            return (f"({{ __typeof__({args[0]}) {a} = {args[0]}; __typeof__({args[1]}) {b} = {args[1]}; "
+                    f"{b} {op} {a} ? {b} : {a}; }})")
+        if isinstance(node.func, ast.Starred) or any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.fail("unsupported call")
+        return f"{self.emit(node.func)}({', '.join(args)})"
+
+
+# ---- statements ---------------------------------------------------------------------------------------------
+
+class _Line:
+    """A logical line (brackets may continue it) and the lines indented under it."""
+
+    def __init__(self, number: int, indent: int, text: str):
+        self.number, self.indent, self.text = number, indent, text
+        self.children: list[_Line] = []
+
+
+def _logical_lines(lines: list[str], first: int) -> list[_Line]:
+    """Comments dropped, bracketed continuations joined; `first` is the number of lines[0]."""
+    out: list[_Line] = []
+    depth = 0
+    for k, raw in enumerate(lines):
+        code = raw.split("#", 1)[0].rstrip()  # no strings in the subset: a '#' starts a comment
+        if "'" in code or '"' in code:
+            raise _fail(first + k, raw, "strings are not in the supported subset")
+        if not code.strip():
+            continue
+        if depth > 0:
+            out[-1].text += " " + code.strip()
+        else:
+            out.append(_Line(first + k, len(code) - len(code.lstrip()), code.strip()))
+        depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+    return out
+
+
+def _nest(lines: list[_Line]) -> list[_Line]:
+    """The lines as a tree by indentation."""
+    roots: list[_Line] = []
+    stack: list[_Line] = []
+    for line in lines:
+        while stack and line.indent <= stack[-1].indent:
+            stack.pop()
+        siblings = stack[-1].children if stack else roots
+        if siblings and line.indent != siblings[0].indent:
+            raise _fail(line.number, line.text, "inconsistent indentation")
+        siblings.append(line)
+        stack.append(line)
+    return roots
+
+
+def _split_top(toks: list[tokenize.TokenInfo], text: str, seps: set[str]) -> list[tuple[str, str]]:
+    """(text, separator before it) of the parts of `text` between top-level tokens in `seps`."""
+    parts, depth, start, sep = [], 0, 0, ""
+    for t in toks:
+        depth += t.string in "([{" and t.type == tokenize.OP
+        depth -= t.string in ")]}" and t.type == tokenize.OP
+        if depth == 0 and t.type == tokenize.OP and t.string in seps:
+            parts.append((text[start:t.start[1]].strip(), sep))
+            start, sep = t.end[1], t.string
+    return parts + [(text[start:].strip(), sep)]
+
+
+class _Function:
+    """The C body of one function: declarations in nested blocks are hoisted (Cython's locals are function-wide)."""
+
+    def __init__(self, params: set[str], counter: list[int]):
+        self.locals = set(params)
+        self.counter = counter
+        self.hoisted: list[str] = []
+        self.assigned: list[set[str]] = [set()]  # names assigned in each enclosing for loop's body
+        self.depth = 0  # of the block being translated (0: the function's body)
+
+    def expr(self, text: str, line: _Line) -> str:
+        return _Expr(text, line.number, self.counter).c()
+
+    def tokens(self, text: str, line: _Line) -> list[tokenize.TokenInfo]:
+        return _Expr(text, line.number, self.counter).toks
+
+    def block(self, lines: list[_Line]) -> list[str]:
+        """C lines of a block's statements (indented relative to the block)."""
+        out: list[str] = []
+        previous = ""
+        for line in lines:
+            keyword = line.text.split(None, 1)[0].rstrip(":")
+            if keyword in ("elif", "else") and previous not in ("if", "elif"):
+                raise _fail(line.number, line.text, f"'{keyword}' must follow an if (Python's for/while-else is not C)")
+            out += self.statement(line, keyword)
+            previous = keyword
+        return out
+
+    def body(self, line: _Line) -> list[str]:
+        """The indented block under a compound statement, then the closing brace."""
+        if not line.children:
+            raise _fail(line.number, line.text, "a compound statement needs an indented block on the next lines")
+        self.depth += 1
+        inner = self.block(line.children)
+        self.depth -= 1
+        return [IND + c for c in inner] + ["}"]
+
+    def statement(self, line: _Line, keyword: str) -> list[str]:
+        text = line.text
+        if line.children and not text.endswith(":"):
+            raise _fail(line.number, text, "unexpected indented lines")
+        if keyword in ("if", "elif", "while"):
+            if not text.endswith(":"):
+                raise _fail(line.number, text, "a compound statement on one line")
+            head = {"if": "if", "elif": "else if", "while": "while"}[keyword]
+            return [f"{head} ({self.expr(text[len(keyword):-1], line)}) {{"] + self.body(line)
+        if text == "else:":
+            return ["else {"] + self.body(line)
+        if keyword == "for":
+            return self.for_range(line)
+        if text in ("break", "continue"):
+            return [text + ";"]
+        if text == "pass":
+            return [";"]
+        if keyword == "return":
+            value = text[len("return"):].strip()
+            return [f"return {self.expr(value, line)};" if value else "return;"]
+        if keyword == "cdef":
+            return self.declaration(line)
+        if keyword in ("with", "try", "raise", "def", "cdef", "cpdef", "del", "print", "global", "import", "from"):
+            raise _fail(line.number, text, f"'{keyword}' needs Python (the glue's part)")
+        return self.assignment(line)
+
+    def declaration(self, line: _Line) -> list[str]:
+        decls = _declarations(line.text[len("cdef"):].strip(), line, self.expr)
+        out = []
+        for type_, name, dims, init in decls:
+            self.locals.add(name)
+            if self.depth == 0:
+                out.append(f"{type_} {name}{dims}" + (f" = {init};" if init else ";"))
+            else:
+                self.hoisted.append(f"{type_} {name}{dims};")
+                out += [f"{name} = {init};"] if init else []
+        return out
+
+    def assignment(self, line: _Line) -> list[str]:
+        text = line.text
+        toks = self.tokens(text, line)
+        parts = _split_top(toks, text, {"="} | _AUGMENTED)
+        if len(parts) == 1:
+            return [self.expr(text, line) + ";"]
+        if any(sep in _AUGMENTED for _, sep in parts) and len(parts) != 2:
+            raise _fail(line.number, text, "an augmented assignment with more than one target")
+        targets = [self.expr(t, line) for t, _ in parts[:-1]]
+        for t, _ in parts[:-1]:
+            for names in self.assigned:
+                names.add(t.split("[")[0].strip("() "))
+        value, op = self.expr(parts[-1][0], line), parts[-1][1]
+        if op in _AUGMENTED:
+            return [f"{targets[0]} {op.replace('//=', '/=')} {value};"]
+        if len(targets) == 1:
+            return [f"{targets[0]} = {value};"]
+        # r0 = r1 = e: e once, converted to each target's type (as Cython), left to right
+        self.counter[0] += 1
+        tmp = f"__ag_t{self.counter[0]}"
+        return ["{", IND + f"__typeof__({value}) {tmp} = {value};"] + [IND + f"{t} = {tmp};" for t in targets] + ["}"]
+
+    def for_range(self, line: _Line) -> list[str]:
+        """A C for loop; Python evaluates range's bounds once, so a bound the body may change goes in a temporary."""
+        m = re.match(r"^for\s+(\w+)\s+in\s+(range\s*\(.*\))\s*:$", line.text)
+        if not m:
+            raise _fail(line.number, line.text, "only 'for NAME in range(...):' loops are supported")
+        var = m.group(1)
+        parsed = _Expr(m.group(2), line.number, self.counter)
+        call = ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body
+        if not 1 <= len(call.args) <= 3 or call.keywords:
+            raise _fail(line.number, line.text, "range of 1 to 3 arguments")
+        args = [parsed.emit(a) for a in call.args]
+        start, stop = ("0", args[0]) if len(args) == 1 else (args[0], args[1])
+        step = 1
+        if len(call.args) == 3:
+            step = ast.literal_eval(call.args[2]) if _is_int(call.args[2]) else 0
+            if step == 0:
+                raise _fail(line.number, line.text, "the step of range must be a non-zero integer literal")
+        self.assigned.append(set())
+        body = self.body(line)
+        assigned = self.assigned.pop()
+        for names in self.assigned:
+            names |= assigned | {var}
+        if var in assigned:
+            raise _fail(line.number, line.text, "the loop's body assigns its loop variable")
+        compare = "<" if step > 0 else ">"
+        increment = f"{var} += {step}" if step != 1 else f"{var}++"
+        stable = _is_int(call.args[-2 if len(args) == 3 else -1]) or (stop in self.locals and stop not in assigned)
+        if stable:  # a literal, or a local the body never assigns: the same value at every test
+            return [f"for ({var} = {start}; {var} {compare} {stop}; {increment}) {{"] + body
+        self.counter[0] += 1
+        bound = f"__ag_e{self.counter[0]}"
+        loop = [f"for ({var} = {start}; {var} {compare} {bound}; {increment}) {{"] + body
+        return ["{", IND + f"__typeof__({stop}) {bound} = {stop};"] + [IND + c for c in loop] + ["}"]
+
+
+def _is_int(node: ast.expr) -> bool:
+    """Whether `node` is an integer literal, possibly negated."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _declarations(text: str, line: _Line, expr) -> list[tuple[str, str, str, str]]:
+    """(C type, name, array dims, C initializer) of `cdef T a, b = e, c[n]`: every name gets the full type T."""
+    toks = _Expr(text, line.number, [0]).toks
+    items = [t for t, _ in _split_top(toks, text, {","})]
+    first = re.match(r"^(.*?[\w*])\s*\b(\w+)\s*((?:\[[^\]]*\])*)\s*(?:=(.*))?$", items[0])
+    if not first or not _TYPE.match(first.group(1).strip()):
+        raise _fail(line.number, line.text, "not a declaration 'cdef TYPE NAME[, NAME]'")
+    type_ = ctype(first.group(1))
+    out = []
+    for k, item in enumerate(items):
+        m = first if k == 0 else re.match(r"^()(\w+)\s*((?:\[[^\]]*\])*)\s*(?:=(.*))?$", item)
+        if not m:
+            raise _fail(line.number, line.text, f"cannot read the declarator {item!r}")
+        dims = "".join(f"[{expr(d, line)}]" for d in re.findall(r"\[([^\]]*)\]", m.group(3)))
+        init = expr(m.group(4), line) if m.group(4) else ""
+        out.append((type_, m.group(2), dims, init))
+    return out
+
+
+# ---- top-level items ----------------------------------------------------------------------------------------
+
+def _function(lines: list[str], first: int, counter: list[int]) -> list[str]:
+    head = lines[0].split("#", 1)[0].strip()
+    m = _FUNCTION.match(head)
+    if not m:
+        raise _fail(first, lines[0], "not a function header 'cdef [inline] RET NAME(PARAMS) noexcept nogil:'")
+    inline, ret, name, params, quals = m.groups()
+    if "nogil" not in quals.split() or not set(quals.split()) <= {"noexcept", "nogil"}:
+        raise _fail(first, lines[0], "a cdef function without 'nogil' (or with 'except') needs Python: the glue's part")
+    if not _TYPE.match(ret):
+        raise _fail(first, lines[0], f"unsupported return type {ret!r}")
+    c_params, names = [], set()
+    for p in filter(None, (p.strip() for p in params.split(","))):
+        pm = re.match(r"^(.*?[\w*])\s*\b(\w+)$", p)
+        if not pm or not _TYPE.match(pm.group(1)):
+            raise _fail(first, lines[0], f"unsupported parameter {p!r}")
+        c_params.append(f"{ctype(pm.group(1))} {pm.group(2)}")
+        names.add(pm.group(2))
+    fn = _Function(names, counter)
+    body = [IND + c for c in fn.block(_nest(_logical_lines(lines[1:], first + 1)))]
+    if not body:
+        raise _fail(first, lines[0], "a function without a body")
+    header = f"static {'inline ' if inline else ''}{ctype(ret)} {name}({', '.join(c_params) or 'void'}) {{"
+    return [header] + [IND + h for h in fn.hoisted] + body + ["}"]
+
+
+def _enum(lines: list[str], first: int, counter: list[int]) -> list[str]:
+    members = []
+    for line in _logical_lines(lines[1:], first + 1):
+        m = re.match(r"^(\w+)\s*(?:=(.*))?$", line.text)
+        if not m:
+            raise _fail(line.number, line.text, "an enum member is 'NAME [= VALUE]'")
+        value = f" = {_Expr(m.group(2), line.number, counter).c()}" if m.group(2) else ""
+        members.append(f"{IND}{m.group(1)}{value},")
+    return ["enum {"] + members + ["};"]
+
+
+def _extern(lines: list[str], first: int) -> list[str]:
+    """`cdef extern from *:` with a verbatim C block: the block (a Python string: its escapes apply)."""
+    rest = "\n".join(lines[1:])
+    m = re.match(r'^\s*"""(.*?)"""', rest, re.S)
+    if not m:
+        if '"""' in rest:
+            raise _fail(first, lines[0], "the C block must come first in 'cdef extern from *:'")
+        return []
+    block = ast.literal_eval('"""' + m.group(1) + '"""')
+    return textwrap.dedent(block).strip("\n").split("\n")
+
+
+def _items(source: str) -> list[tuple[int, list[str]]]:
+    """(first line number, lines) of each top-level item; a triple-quoted string may leave column 0."""
+    lines = source.split("\n")
+    items: list[tuple[int, list[str]]] = []
+    in_string = False
+    for k, line in enumerate(lines, start=1):
+        starts = line.strip() and not line[0].isspace() and not in_string
+        if starts:
+            items.append((k, [line]))
+        elif items:
+            items[-1][1].append(line)
+        elif line.strip():
+            raise _fail(k, line, "unexpected indentation at the top level")
+        in_string ^= line.count('"""') % 2 == 1
+    return items
+
+
+def translate(source: str) -> str:
+    """C text for Cython `source` (the subset the module docstring names)."""
+    out: list[str] = []
+    counter = [0]  # numbers the temporaries of the whole translation
+    for first, lines in _items(source):
+        head = lines[0].strip()
+        if head.startswith("#"):
+            out.append("/* " + head[1:].strip().replace("*/", "* /") + " */")
+            continue
+        if re.match(r"^cdef\s+extern\s+from\s+\*\s*:$", head):
+            c = _extern(lines, first)
+        elif re.match(r"^cdef\s+enum(\s+\w+)?\s*:$", head):
+            c = _enum(lines, first, counter)
+        elif head.startswith("cdef") and head.split("#", 1)[0].rstrip().endswith(":"):
+            c = _function(lines, first, counter)
+        elif head.startswith("cdef ") and len(_logical_lines(lines, first)) == 1:
+            line = _logical_lines(lines, first)[0]
+            decls = _declarations(line.text[len("cdef"):].strip(), line, lambda t, ln: _Expr(t, ln.number, counter).c())
+            c = [f"static {t} {n}{d}" + (f" = {i};" if i else ";") for t, n, d, i in decls]
+        else:
+            raise _fail(first, lines[0], "not a nogil cdef function, extern C block, enum or module variable")
+        out += c + [""]
+    return "\n".join(out)

@@ -1,0 +1,265 @@
+"""The Cython-to-C translator (codegen/cython_c.py) against numpy: the translated scalar and reduction helpers,
+built by gcc into one shared library and called through ctypes, give numpy's values on edge cases; the real
+loop kernels of a handful of graphs translate into C that gcc accepts with strict warnings; a translated
+elementwise kernel computes numpy's result; constructs outside the subset raise, naming their line."""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+import sysconfig
+
+import numpy as np
+import pytest
+
+import aotgraph as ag
+import aotgraph.tensor as at
+from aotgraph.codegen.cython_c import Untranslatable, translate
+from aotgraph.codegen.ir import CallStep, ElemwiseStep, ReduceStep
+from aotgraph.codegen.loops import _elemwise_kernel, _full_kernel, _Loop, _partial_kernel, _Reduce
+from aotgraph.codegen.lower import lower
+from aotgraph.codegen.matvec_kernel import _PY_HELPERS, _c_helper, _Leaves, _statements, _units_function
+from aotgraph.codegen.reduction import block_helper, cascade_helpers
+from aotgraph.codegen.scalar import HELPERS, helper_source
+from aotgraph.graph.basic import toposort
+from aotgraph.rewrite import optimize_spec
+
+GCC = shutil.which("gcc")
+pytestmark = pytest.mark.skipif(GCC is None, reason="needs gcc")
+PRELUDE = ("#include <math.h>\n#include <string.h>\n#include <numpy/npy_common.h>\n"
+           "static npy_intp _ag_chunk = 64;\n")
+INCLUDES = [f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"]
+INTS = ["int8", "int16", "int32", "int64"]
+UINTS = ["uint8", "uint16", "uint32", "uint64"]
+FLOATS = ["float32", "float64"]
+CT = {"int8": "npy_int8", "int16": "npy_int16", "int32": "npy_int32", "int64": "npy_int64", "uint8": "npy_uint8",
+      "uint16": "npy_uint16", "uint32": "npy_uint32", "uint64": "npy_uint64", "float32": "npy_float32",
+      "float64": "npy_float64"}
+# helper key -> (dtypes, arity, numpy reference)
+CASES = {
+    "floordiv_i": (INTS, 2, np.floor_divide), "floordiv_u": (UINTS, 2, np.floor_divide),
+    "floordiv_f": (FLOATS, 2, np.floor_divide), "mod_i": (INTS, 2, np.remainder), "mod_u": (UINTS, 2, np.remainder),
+    "mod_f": (FLOATS, 2, np.remainder), "pow_i": (INTS, 2, np.power), "pow_u": (UINTS, 2, np.power),
+    "max_f": (FLOATS, 2, np.maximum), "min_f": (FLOATS, 2, np.minimum), "max_i": (INTS + UINTS, 2, np.maximum),
+    "min_i": (INTS + UINTS, 2, np.minimum), "sign_f": (FLOATS, 1, np.sign),
+    "sigmoid_f": (FLOATS, 1, lambda x: 1 / (1 + np.exp(-x))), "softplus_f": (FLOATS, 1, lambda x: np.logaddexp(0, x)),
+}
+REDUCTIONS = [("sum", "float64"), ("max", "int32"), ("prod", "int64"), ("max", "float64"), ("min", "float32")]
+
+
+def _gcc(args: list[str]) -> None:
+    done = subprocess.run([GCC, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def _shared_library(c_source: str, tmp_path) -> ctypes.CDLL:
+    (tmp_path / "lib.c").write_text(c_source)
+    _gcc(["-shared", "-fPIC", "-O1", *INCLUDES, "-o", str(tmp_path / "lib.so"), str(tmp_path / "lib.c"), "-lm"])
+    return ctypes.CDLL(str(tmp_path / "lib.so"))
+
+
+def _edges(dtype: str) -> np.ndarray:
+    if dtype in FLOATS:
+        big = np.finfo(dtype).max
+        return np.array([0.0, -0.0, 1, -1, 2.5, -2.5, 3, -7, 0.1, 1e-30, -1e-30, 50, -50, 700, -700, big, -big,
+                         np.inf, -np.inf, np.nan], dtype=dtype)
+    info = np.iinfo(dtype)
+    values = [0, 1, 2, 3, 7, 13, info.max, info.max - 1, info.max // 2]
+    values += [-1, -2, -3, -7, info.min, info.min + 1] if dtype in INTS else []
+    return np.array(values, dtype=dtype)
+
+
+def _same(got: np.ndarray, want: np.ndarray, ulps: int = 0) -> None:
+    """Equal values, NaN where numpy has NaN, and the sign of zeros (within `ulps` units in the last place)."""
+    assert got.dtype == want.dtype
+    if got.dtype.kind != "f":
+        np.testing.assert_array_equal(got, want)
+        return
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    np.testing.assert_array_equal(np.signbit(got[ok]), np.signbit(want[ok]))
+    tolerance = ulps * np.spacing(np.abs(want[ok]).astype(want.dtype))
+    assert np.all((got[ok] == want[ok]) | (np.abs(got[ok] - want[ok]) <= tolerance)), (got, want)
+
+
+def _helper_wrappers() -> tuple[list[str], list[str], list[tuple[str, str, int, object]]]:
+    """(Cython sources, C wrappers, (wrapper, dtype, arity, reference)) of every helper and dtype: a wrapper applies
+    the helper to arrays (and writes an integer power's error flag)."""
+    assert set(CASES) == set(HELPERS)  # a new helper template needs its case here
+    sources, wrappers, calls = {}, [], []
+    for key, (dtypes, arity, reference) in CASES.items():
+        for dtype in dtypes:
+            name, source = helper_source(key, dtype)
+            sources[name] = source
+            t, w = CT[dtype], f"w{name}"
+            if arity == 1:
+                wrappers.append(f"void {w}(const {t}* a, {t}* o, npy_intp n) {{ for (npy_intp i = 0; i < n; i++) "
+                                f"o[i] = {name}(a[i]); }}")
+            else:
+                err = ", &e[i]" if key.startswith("pow") else ""
+                wrappers.append(f"void {w}(const {t}* a, const {t}* b, {t}* o, int* e, npy_intp n) {{ "
+                                f"for (npy_intp i = 0; i < n; i++) {{ e[i] = 0; o[i] = {name}(a[i], b[i]{err}); }} }}")
+            calls.append((w, dtype, arity, reference))
+    for kind_, dtype in REDUCTIONS:
+        helpers: dict[str, str] = {}
+        push, total, reduce_array = cascade_helpers(kind_, dtype, helpers)
+        block = block_helper(kind_, dtype, helpers) if kind_ != "sum" else None
+        sources.update(helpers)
+        for f in filter(None, (reduce_array, block)):
+            wrappers.append(f"{CT[dtype]} w{f}(const {CT[dtype]}* a, npy_intp n) {{ return {f}(a, n); }}")
+            calls.append((f"w{f}", dtype, 0, kind_))
+    return list(sources.values()), wrappers, calls
+
+
+def _pointer(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def test_translated_helpers_give_numpys_values(tmp_path):
+    sources, wrappers, calls = _helper_wrappers()
+    lib = _shared_library(PRELUDE + translate("\n\n".join(sources)) + "\n" + "\n".join(wrappers), tmp_path)
+    rng = np.random.default_rng(0)
+    for wrapper, dtype, arity, reference in calls:
+        fn = getattr(lib, wrapper)
+        values = _edges(dtype)
+        if arity == 0:  # a reduction over n values (sum: integers, so any order is exact)
+            a = rng.integers(-50, 50, 1000).astype(dtype)
+            a[[3, 700]] = (a[3], np.nan) if reference in ("max", "min") and dtype in FLOATS else (a[3], a[700])
+            ctype = np.ctypeslib.as_ctypes_type(np.dtype(dtype))
+            fn.restype = ctype
+            for n in (0, 1, 7, 100, 1000):
+                want = getattr(np, reference)(a[:n]) if n or reference in ("sum", "prod") else None
+                if want is not None:
+                    _same(np.array([fn(_pointer(a), ctypes.c_ssize_t(n))], dtype=dtype), np.array([want], dtype))
+            continue
+        if arity == 1:
+            a = values
+            out = np.empty_like(a)
+            fn(_pointer(a), _pointer(out), ctypes.c_ssize_t(a.size))
+            with np.errstate(all="ignore"):
+                _same(out, reference(a.astype("float64")).astype(dtype), ulps=4)
+            continue
+        a, b = (x.ravel().copy() for x in np.meshgrid(values, values))
+        out, err = np.empty_like(a), np.empty(a.size, dtype=np.intc)
+        fn(_pointer(a), _pointer(b), _pointer(out), _pointer(err), ctypes.c_ssize_t(a.size))
+        if reference is np.power:
+            negative = b < 0 if dtype in INTS else np.zeros(a.size, bool)
+            np.testing.assert_array_equal(err.astype(bool), negative)
+            a, b, out = a[~negative], b[~negative], out[~negative]
+        with np.errstate(all="ignore"):
+            _same(out, reference(a, b).astype(dtype))
+
+
+def _kernel(inputs, outputs):
+    f = ag.function(inputs, outputs, mode="FAST_COMPILE")
+    spec = optimize_spec(f._spec, "fast_run")
+    return spec, lower(spec, "k0")
+
+
+def _loop_sources(kernel, helpers: dict[str, str]) -> list[str]:
+    """The loop kernel of every elementwise and reduction step (the helpers they call go into `helpers`)."""
+    sources = []
+    for k, step in enumerate(kernel.steps):
+        body = step.body
+        if isinstance(body, ElemwiseStep):
+            sources.append("\n".join(_elemwise_kernel(f"s{id(kernel)}_{k}_rows", _Loop(body, helpers))))
+        elif isinstance(body, ReduceStep):
+            loop = _Reduce(body, helpers)
+            render = _full_kernel if loop.full else _partial_kernel
+            sources.append("\n".join(render(f"s{id(kernel)}_{k}_rows", loop)))
+    return sources
+
+
+def _matvec_sources(helpers: dict[str, str]) -> list[str]:
+    """The units function of the logistic-regression gradient's fused_matvec, and its C block."""
+    x, y = at.dmatrix("x"), at.dvector("y")
+    w, b = ag.shared(np.zeros(5), name="w"), ag.shared(0.0, name="b")
+    p_1 = 1 / (1 + at.exp(-at.dot(x, w) - b))
+    cost = (-y * at.log(p_1) - (1 - y) * at.log(1 - p_1)).mean() + 0.01 * (w**2).sum()
+    gw, gb = ag.grad(cost, [w, b])
+    spec, kernel = _kernel([x, y], [p_1 > 0.5, gw, gb])
+    (node,) = [n for n in toposort(spec.results) if n.op.name == "fused_matvec"]
+    (step,) = [s.body for s in kernel.steps if isinstance(s.body, CallStep) and "_fmv_c" in s.body.helpers]
+    leaves = _Leaves(node, step.ins)
+    stmts, result = _statements(node, leaves)
+    units, _ = _units_function("_fmv_test", "float64", leaves, stmts, result, helpers)
+    return [_c_helper().replace(_PY_HELPERS, ""), "\n".join(units)]
+
+
+def test_real_loop_kernels_translate_into_c_that_gcc_accepts(tmp_path):
+    x, v, f = at.dmatrix("x"), at.dvector("v"), at.fmatrix("f")
+    a, n, li = at.lvector("a"), at.lvector("n"), at.lmatrix("li")
+    graphs = [([x, v], [at.exp(x + v) * 2.0, x > v]), ([a, n], [a // n, a**n]),
+              ([x], [x.sum(axis=0), x.sum(axis=1), x.sum()]), ([f], [f.max(), f.max(axis=1)]),
+              ([li], [li.prod(axis=1)])]
+    helpers: dict[str, str] = {}
+    sources = [src for inputs, outputs in graphs for src in _loop_sources(_kernel(inputs, outputs)[1], helpers)]
+    sources += _matvec_sources(helpers)
+    c = translate("\n\n".join(sorted(helpers.values()) + sources))
+    assert c.count("_rows(") >= 8 and "_fmv_test_units(" in c and "ag_fmv_dots_d(" in c
+    (tmp_path / "kernels.c").write_text(PRELUDE + c)
+    _gcc(["-fsyntax-only", "-Wall", "-Wno-unused-variable", "-Wno-unused-function",
+          "-Werror=implicit-function-declaration", "-Werror=int-conversion", "-Werror=incompatible-pointer-types",
+          *INCLUDES, str(tmp_path / "kernels.c")])
+
+
+def test_a_translated_elementwise_kernel_computes_numpys_result(tmp_path):
+    x, y = at.dmatrix("x"), at.dvector("y")
+    _, kernel = _kernel([x, y], [x * y + 1])
+    (step,) = kernel.steps
+    c = translate("\n".join(_elemwise_kernel("k_rows", _Loop(step.body, {}))))
+    lib = _shared_library(PRELUDE + c.replace("static int k_rows", "int k_rows"), tmp_path)
+    rng = np.random.default_rng(1)
+    values = {"x": rng.standard_normal((5, 6000))[:, ::2], "y": rng.standard_normal(3000)}  # 2 segments a row
+    for layout in ("strided", "contiguous"):
+        if layout == "contiguous":
+            values["x"] = np.ascontiguousarray(values["x"])
+        names = [b.name for b in kernel.inputs]
+        arrays = [values["x"], values["y"]]
+        dims = np.array(arrays[0].shape, dtype=np.intp)
+        leaves = [arrays[names.index(b.name)] for b in step.body.leaves]
+        strides = [[0] * (2 - a.ndim) + list(a.strides) for a in leaves]
+        st = np.array(strides, dtype=np.intp).ravel()
+        base = (ctypes.c_void_p * 2)(*[a.ctypes.data for a in leaves])
+        out = np.empty(dims, dtype=np.float64)
+        outs = (ctypes.c_void_p * 1)(out.ctypes.data)
+        units = dims[0] * ((dims[1] + 2047) // 2048)
+        err = lib.k_rows(ctypes.c_ssize_t(0), ctypes.c_ssize_t(units), _pointer(dims), base, _pointer(st), outs)
+        assert err == 0
+        np.testing.assert_array_equal(out, values["x"] * values["y"] + 1)
+
+
+def test_expressions_mean_what_cython_meant():
+    c = translate("cdef int f(char* q, cnp.npy_intp* p, int a, int b) noexcept nogil:\n"
+                  "    cdef char* s, t = q\n"
+                  "    a = (<int*>q)[0] + <int>p[1] * -<cnp.npy_uint8>b\n"
+                  "    a = b = a if a < b and not b else b // 2\n"
+                  "    for a in range(b - 1, -1, -1):\n"
+                  "        pass\n"
+                  "    return min(a, b + 1)\n")
+    assert "char* s;" in c and "char* t = q;" in c
+    assert "a = (((int*)q)[0] + (((int)p[1]) * (-((npy_uint8)b))));" in c
+    assert "((a < b) && (!b)) ? a : (b / 2)" in c
+    assert "__typeof__((b - 1))" not in c and "for (a = (b - 1); a > (-1); a += -1)" in c
+    assert re.search(r"__typeof__\(a\) (__ag_a\d+) = a; __typeof__\(\(b \+ 1\)\) (__ag_b\d+) = \(b \+ 1\); "
+                     r"\2 < \1 \? \2 : \1; ", c)  # Cython's min(a, b): b < a ? b : a, each argument once
+    # a = b = e: e once (a temporary of its type), assigned left to right
+    value = r"\(\(\(a < b\) && \(!b\)\) \? a : \(b / 2\)\)"
+    assert re.search(rf"__typeof__\({value}\) (__ag_t\d+) = {value};\s+a = \1;\s+b = \1;", c)
+    assert translate("cdef enum:\n    A = 3\n    B = A << 2\n") == "enum {\n    A = 3,\n    B = (A << 2),\n};\n"
+    assert translate("cdef cnp.npy_intp _x = 64  # */ end\n") == "static npy_intp _x = 64;\n"
+
+
+@pytest.mark.parametrize("source, line, message", [
+    ("cdef int f(int a):\n    return a\n", 1, "without 'nogil'"),
+    ("cdef int f(int a) noexcept nogil:\n    cdef int b = 1\n    return a ** b\n", 3, r"'\*\*'"),
+    ("cdef int f(int a) noexcept nogil:\n    # c\n    if 0 < a < 3:\n        return 1\n    return 0\n", 3,
+     "chained comparison"),
+    ("cdef int f(int a) noexcept nogil:\n    for i in range(a, 3, a):\n        pass\n    return 0\n", 2,
+     "integer literal"),
+])
+def test_constructs_outside_the_subset_raise_naming_their_line(source, line, message):
+    with pytest.raises(Untranslatable, match=f"^line {line}: .*{message}"):
+        translate(source)
