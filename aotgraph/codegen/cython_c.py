@@ -27,6 +27,8 @@ _UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~", ast.Not: "!"}
 _AUGMENTED = {"+=", "-=", "*=", "/=", "//=", "%=", "|=", "&=", "^=", "<<=", ">>="}
 _KEYWORDS = {"if", "else", "and", "or", "not", "return", "in", "elif", "while"}
 _TYPE = re.compile(r"^(const\s+)?[A-Za-z_][\w.]*(\s+[A-Za-z_][\w.]*)*\s*\**$")
+_INTEGRAL = re.compile(r"^(const )?(npy_u?int\d*|npy_u?intp|npy_bool|bint|int|long|short|char|unsigned|signed)( \w+)*$")
+_FLOATS = ("float", "double", "npy_float32", "npy_float64")
 _FUNCTION = re.compile(r"^cdef\s+(?:(inline)\s+)?(.*?[\w*])\s*\b(\w+)\s*\((.*)\)\s*([\w\s]*?)\s*:$")
 
 
@@ -48,8 +50,9 @@ def ctype(text: str) -> str:
 class _Expr:
     """One expression's translation (casts found on tokens, the rest printed from Python's ast)."""
 
-    def __init__(self, text: str, line: int, counter: list[int]):
+    def __init__(self, text: str, line: int, counter: list[int], types: dict[str, str] | None = None):
         self.text, self.line, self.counter = text.strip(), line, counter
+        self.types = types or {}  # C type of each name in scope (arrays as pointers): integer `//` is C's `/`
         self.casts: dict[str, str] = {}
         try:
             toks = tokenize.generate_tokens(io.StringIO(self.text).readline)
@@ -60,13 +63,14 @@ class _Expr:
     def fail(self, why: str) -> Untranslatable:
         return _fail(self.line, self.text, why)
 
-    def c(self) -> str:
+    def c(self, truth: bool = False) -> str:
+        """The C expression (truth: only its truth value is used, as in an if's condition)."""
         source = self.rewrite(0, len(self.toks))
         try:
             tree = ast.parse(source, mode="eval").body
         except SyntaxError:
             raise self.fail("not an expression of the supported subset") from None
-        return self.emit(tree)
+        return self.emit(tree, truth)
 
     # ---- tokens: casts and addresses into calls of their operand ----
     def rewrite(self, i: int, end: int) -> str:
@@ -136,7 +140,7 @@ class _Expr:
         return text, i
 
     # ---- the tree, printed as C ----
-    def emit(self, node: ast.expr) -> str:
+    def emit(self, node: ast.expr, truth: bool = False) -> str:
         e = self.emit
         if isinstance(node, ast.Constant):
             return self.constant(node.value)
@@ -145,24 +149,63 @@ class _Expr:
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "cnp":
             return node.attr
         if isinstance(node, ast.UnaryOp):
-            return f"({_UNARY[type(node.op)]}{e(node.operand)})"
+            return f"({_UNARY[type(node.op)]}{e(node.operand, isinstance(node.op, ast.Not))})"
         if isinstance(node, ast.BinOp):
-            if type(node.op) not in _BINOPS:
-                raise self.fail(f"unsupported operator {type(node.op).__name__} (Cython's '**' has no C operator)")
-            return f"({e(node.left)} {_BINOPS[type(node.op)]} {e(node.right)})"
+            return self.binop(node)
         if isinstance(node, ast.BoolOp):
-            return "(" + (" && " if isinstance(node.op, ast.And) else " || ").join(map(e, node.values)) + ")"
+            if not truth and not all(map(_boolean, node.values)):
+                raise self.fail("'and'/'or' of values that are not 0/1 (Python's result is an operand, C's 0 or 1)")
+            joined = (" && " if isinstance(node.op, ast.And) else " || ").join(e(v, True) for v in node.values)
+            return f"({joined})"
         if isinstance(node, ast.Compare):
             if len(node.ops) != 1 or type(node.ops[0]) not in _CMPOPS:
                 raise self.fail("a chained comparison (or 'is'/'in') has no C equivalent")
             return f"({e(node.left)} {_CMPOPS[type(node.ops[0])]} {e(node.comparators[0])})"
         if isinstance(node, ast.IfExp):
-            return f"({e(node.test)} ? {e(node.body)} : {e(node.orelse)})"
+            return f"({e(node.test, True)} ? {e(node.body)} : {e(node.orelse)})"
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             return f"{e(node.value)}[{e(node.slice)}]"
         if isinstance(node, ast.Call) and not node.keywords:
             return self.call(node)
         raise self.fail(f"unsupported expression {type(node).__name__}")
+
+    def binop(self, node: ast.BinOp) -> str:
+        left, right = self.emit(node.left), self.emit(node.right)
+        if type(node.op) not in _BINOPS:
+            raise self.fail(f"unsupported operator {type(node.op).__name__} (Cython's '**' has no C operator)")
+        if isinstance(node.op, ast.FloorDiv) and not (self.integral(node.left) and self.integral(node.right)):
+            # Cython floors a float quotient (by C's usual conversions: double if either is, else float)
+            quotient = f"({left} / {right})"
+            types = {self.type_of(node.left), self.type_of(node.right)}
+            if types <= set(_FLOATS) | {t for t in types if t and _INTEGRAL.match(t)}:
+                return f"{'floor' if types & {'double', 'npy_float64'} else 'floorf'}{quotient}"
+            # types not plain to see: C11's _Generic picks
+            return (f"_Generic({quotient}, float: floorf({quotient}), double: floor({quotient}), "
+                    f"long double: floorl({quotient}), default: {quotient})")
+        return f"({left} {_BINOPS[type(node.op)]} {right})"  # a float % is a C error: never silently wrong
+
+    def type_of(self, node: ast.expr) -> str | None:
+        """The C type of `node` where it is plain to see (None: not known)."""
+        if isinstance(node, ast.Constant):
+            return "double" if isinstance(node.value, float) else "int"
+        if isinstance(node, ast.Name):
+            return self.types.get(node.id)
+        if isinstance(node, ast.Subscript):
+            t = self.type_of(node.value)
+            return t[:-1].strip() if t and t.endswith("*") else None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.casts:
+            return self.casts[node.func.id]
+        if _boolean(node):
+            return "int"
+        parts = {ast.UnaryOp: lambda: [node.operand], ast.BinOp: lambda: [node.left, node.right],
+                 ast.IfExp: lambda: [node.body, node.orelse]}.get(type(node), lambda: [])()
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
+            parts = node.args
+        return "npy_intp" if parts and all(map(self.integral, parts)) else None
+
+    def integral(self, node: ast.expr) -> bool:
+        t = self.type_of(node)
+        return t is not None and bool(_INTEGRAL.match(t))
 
     def constant(self, value) -> str:
         if isinstance(value, bool):
@@ -252,15 +295,21 @@ def _split_top(toks: list[tokenize.TokenInfo], text: str, seps: set[str]) -> lis
 class _Function:
     """The C body of one function: declarations in nested blocks are hoisted (Cython's locals are function-wide)."""
 
-    def __init__(self, params: set[str], counter: list[int]):
+    def __init__(self, types: dict[str, str], params: dict[str, str], counter: list[int], addressed: set[str]):
+        self.types = {**types, **params}  # module-level names, then the function's
         self.locals = set(params)
         self.counter = counter
+        self.addressed = addressed  # names that may be changed through a pointer (after a '&')
         self.hoisted: list[str] = []
         self.assigned: list[set[str]] = [set()]  # names assigned in each enclosing for loop's body
         self.depth = 0  # of the block being translated (0: the function's body)
 
-    def expr(self, text: str, line: _Line) -> str:
-        return _Expr(text, line.number, self.counter).c()
+    def expr(self, text: str, line: _Line, truth: bool = False) -> str:
+        return _Expr(text, line.number, self.counter, self.types).c(truth)
+
+    def integral(self, text: str, line: _Line) -> bool:
+        parsed = _Expr(text, line.number, [0], self.types)
+        return parsed.integral(ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body)
 
     def tokens(self, text: str, line: _Line) -> list[tokenize.TokenInfo]:
         return _Expr(text, line.number, self.counter).toks
@@ -294,7 +343,7 @@ class _Function:
             if not text.endswith(":"):
                 raise _fail(line.number, text, "a compound statement on one line")
             head = {"if": "if", "elif": "else if", "while": "while"}[keyword]
-            return [f"{head} ({self.expr(text[len(keyword):-1], line)}) {{"] + self.body(line)
+            return [f"{head} ({self.expr(text[len(keyword):-1], line, True)}) {{"] + self.body(line)
         if text == "else:":
             return ["else {"] + self.body(line)
         if keyword == "for":
@@ -317,6 +366,7 @@ class _Function:
         out = []
         for type_, name, dims, init in decls:
             self.locals.add(name)
+            self.types[name] = type_ + "*" * dims.count("[")
             if self.depth == 0:
                 out.append(f"{type_} {name}{dims}" + (f" = {init};" if init else ";"))
             else:
@@ -337,6 +387,8 @@ class _Function:
             for names in self.assigned:
                 names.add(t.split("[")[0].strip("() "))
         value, op = self.expr(parts[-1][0], line), parts[-1][1]
+        if op == "//=" and not (self.integral(parts[0][0], line) and self.integral(parts[1][0], line)):
+            raise _fail(line.number, text, "'//=' of operands not plainly integers (Cython floors a float quotient)")
         if op in _AUGMENTED:
             return [f"{targets[0]} {op.replace('//=', '/=')} {value};"]
         if len(targets) == 1:
@@ -352,7 +404,7 @@ class _Function:
         if not m:
             raise _fail(line.number, line.text, "only 'for NAME in range(...):' loops are supported")
         var = m.group(1)
-        parsed = _Expr(m.group(2), line.number, self.counter)
+        parsed = _Expr(m.group(2), line.number, self.counter, self.types)
         call = ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body
         if not 1 <= len(call.args) <= 3 or call.keywords:
             raise _fail(line.number, line.text, "range of 1 to 3 arguments")
@@ -372,13 +424,22 @@ class _Function:
             raise _fail(line.number, line.text, "the loop's body assigns its loop variable")
         compare = "<" if step > 0 else ">"
         increment = f"{var} += {step}" if step != 1 else f"{var}++"
-        stable = _is_int(call.args[-2 if len(args) == 3 else -1]) or (stop in self.locals and stop not in assigned)
+        stop_node = call.args[0] if len(args) == 1 else call.args[1]
+        stable = _is_int(stop_node) or (stop in self.locals and stop not in assigned | self.addressed)
         if stable:  # a literal, or a local the body never assigns: the same value at every test
             return [f"for ({var} = {start}; {var} {compare} {stop}; {increment}) {{"] + body
         self.counter[0] += 1
         bound = f"__ag_e{self.counter[0]}"
         loop = [f"for ({var} = {start}; {var} {compare} {bound}; {increment}) {{"] + body
         return ["{", IND + f"__typeof__({stop}) {bound} = {stop};"] + [IND + c for c in loop] + ["}"]
+
+
+def _boolean(node: ast.expr) -> bool:
+    """Whether `node` is 0 or 1 in C and False or True in Cython (then `and`/`or` are C's)."""
+    if isinstance(node, ast.BoolOp):
+        return all(map(_boolean, node.values))
+    return (isinstance(node, ast.Compare) or isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+            or isinstance(node, ast.Constant) and isinstance(node.value, bool))
 
 
 def _is_int(node: ast.expr) -> bool:
@@ -409,7 +470,7 @@ def _declarations(text: str, line: _Line, expr) -> list[tuple[str, str, str, str
 
 # ---- top-level items ----------------------------------------------------------------------------------------
 
-def _function(lines: list[str], first: int, counter: list[int]) -> list[str]:
+def _function(lines: list[str], first: int, counter: list[int], types: dict[str, str]) -> list[str]:
     head = lines[0].split("#", 1)[0].strip()
     m = _FUNCTION.match(head)
     if not m:
@@ -419,14 +480,16 @@ def _function(lines: list[str], first: int, counter: list[int]) -> list[str]:
         raise _fail(first, lines[0], "a cdef function without 'nogil' (or with 'except') needs Python: the glue's part")
     if not _TYPE.match(ret):
         raise _fail(first, lines[0], f"unsupported return type {ret!r}")
-    c_params, names = [], set()
+    names = {}
     for p in filter(None, (p.strip() for p in params.split(","))):
         pm = re.match(r"^(.*?[\w*])\s*\b(\w+)$", p)
         if not pm or not _TYPE.match(pm.group(1)):
             raise _fail(first, lines[0], f"unsupported parameter {p!r}")
-        c_params.append(f"{ctype(pm.group(1))} {pm.group(2)}")
-        names.add(pm.group(2))
-    fn = _Function(names, counter)
+        names[pm.group(2)] = ctype(pm.group(1))
+    c_params = [f"{t} {n}" for n, t in names.items()]
+    # conservative: every name after an '&' anywhere in the body (a binary '&' too)
+    addressed = set(re.findall(r"&\s*(\w+)", "\n".join(line.split("#", 1)[0] for line in lines[1:])))
+    fn = _Function(types, names, counter, addressed)
     body = [IND + c for c in fn.block(_nest(_logical_lines(lines[1:], first + 1)))]
     if not body:
         raise _fail(first, lines[0], "a function without a body")
@@ -478,6 +541,7 @@ def translate(source: str) -> str:
     """C text for Cython `source` (the subset the module docstring names)."""
     out: list[str] = []
     counter = [0]  # numbers the temporaries of the whole translation
+    types: dict[str, str] = {}  # of module-level names
     for first, lines in _items(source):
         head = lines[0].strip()
         if head.startswith("#"):
@@ -487,12 +551,14 @@ def translate(source: str) -> str:
             c = _extern(lines, first)
         elif re.match(r"^cdef\s+enum(\s+\w+)?\s*:$", head):
             c = _enum(lines, first, counter)
+            types.update((line.split("=")[0].strip(), "int") for line in c[1:-1])
         elif head.startswith("cdef") and head.split("#", 1)[0].rstrip().endswith(":"):
-            c = _function(lines, first, counter)
+            c = _function(lines, first, counter, types)
         elif head.startswith("cdef ") and len(_logical_lines(lines, first)) == 1:
             line = _logical_lines(lines, first)[0]
             decls = _declarations(line.text[len("cdef"):].strip(), line, lambda t, ln: _Expr(t, ln.number, counter).c())
             c = [f"static {t} {n}{d}" + (f" = {i};" if i else ";") for t, n, d, i in decls]
+            types.update((n, t + "*" * d.count("[")) for t, n, d, _ in decls)
         else:
             raise _fail(first, lines[0], "not a nogil cdef function, extern C block, enum or module variable")
         out += c + [""]

@@ -46,6 +46,23 @@ CASES = {
     "min_i": (INTS + UINTS, 2, np.minimum), "sign_f": (FLOATS, 1, np.sign),
     "sigmoid_f": (FLOATS, 1, lambda x: 1 / (1 + np.exp(-x))), "softplus_f": (FLOATS, 1, lambda x: np.logaddexp(0, x)),
 }
+# Cython's `//` floors a float quotient and is C's `/` for integers (cdivision); `%` of integers is C's
+DIVISIONS = """
+cdef cnp.npy_float64 _fdiv(cnp.npy_float64 a, cnp.npy_float64 b) noexcept nogil:
+    return (a * 1.0) // b + a // b
+
+
+cdef cnp.npy_float32 _fdiv32(cnp.npy_float32 a, cnp.npy_float32 b) noexcept nogil:
+    cdef cnp.npy_float32 q = a
+    q = q // b
+    return q
+
+
+cdef cnp.npy_int64 _idiv(cnp.npy_int64 a, cnp.npy_int64 b) noexcept nogil:
+    cdef cnp.npy_int64 c[2]
+    c[1] = b
+    return (a // c[1]) + a % <cnp.npy_int64>b  # |q + r| <= |a|: no overflow
+"""
 REDUCTIONS = [("sum", "float64"), ("max", "int32"), ("prod", "int64"), ("max", "float64"), ("min", "float32")]
 
 
@@ -84,6 +101,15 @@ def _same(got: np.ndarray, want: np.ndarray, ulps: int = 0) -> None:
     assert np.all((got[ok] == want[ok]) | (np.abs(got[ok] - want[ok]) <= tolerance)), (got, want)
 
 
+def _c_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C's a / b + a % b for int64 (truncating), in Python integers; 0 where the wrapper skips b == 0 or -1."""
+    out = []
+    for x, y in zip(a.tolist(), b.tolist()):
+        q = abs(x) // abs(y) * (1 if (x < 0) == (y < 0) else -1) if y not in (0, -1) else 0
+        out.append(q + (x - q * y) if y not in (0, -1) else 0)
+    return np.array(out, dtype=a.dtype)
+
+
 def _helper_wrappers() -> tuple[list[str], list[str], list[tuple[str, str, int, object]]]:
     """(Cython sources, C wrappers, (wrapper, dtype, arity, reference)) of every helper and dtype: a wrapper applies
     the helper to arrays (and writes an integer power's error flag)."""
@@ -110,7 +136,14 @@ def _helper_wrappers() -> tuple[list[str], list[str], list[tuple[str, str, int, 
         for f in filter(None, (reduce_array, block)):
             wrappers.append(f"{CT[dtype]} w{f}(const {CT[dtype]}* a, npy_intp n) {{ return {f}(a, n); }}")
             calls.append((f"w{f}", dtype, 0, kind_))
-    return list(sources.values()), wrappers, calls
+    for name, dtype, reference in (("_fdiv", "float64", lambda a, b: np.floor(a / b) * 2),
+                                   ("_fdiv32", "float32", lambda a, b: np.floor(a / b)), ("_idiv", "int64", _c_div)):
+        t = CT[dtype]
+        skip = "b[i] == 0 || b[i] == -1 ? 0 : " if dtype == "int64" else ""  # C's x / 0 and INT64_MIN / -1 trap
+        wrappers.append(f"void w{name}(const {t}* a, const {t}* b, {t}* o, int* e, npy_intp n) {{ "
+                        f"for (npy_intp i = 0; i < n; i++) o[i] = {skip}{name}(a[i], b[i]); }}")
+        calls.append((f"w{name}", dtype, 2, reference))
+    return [*sources.values(), DIVISIONS], wrappers, calls
 
 
 def _pointer(a: np.ndarray) -> ctypes.c_void_p:
@@ -243,6 +276,12 @@ def test_expressions_mean_what_cython_meant():
     assert "a = (((int*)q)[0] + (((int)p[1]) * (-((npy_uint8)b))));" in c
     assert "((a < b) && (!b)) ? a : (b / 2)" in c
     assert "__typeof__((b - 1))" not in c and "for (a = (b - 1); a > (-1); a += -1)" in c
+    assert "if (((a > 1) && b)) {" in translate("cdef void f(int a, int b) noexcept nogil:\n    if a > 1 and b:\n"
+                                                   "        pass\n")  # a condition: only its truth counts
+    loops = translate("cdef void f(int* p, int n) noexcept nogil:\n    cdef int i, j, k = n\n    p = &k\n"
+                      "    for i in range(k):\n        p[0] -= 1\n    for j in range(n):\n        pass\n")
+    assert "__typeof__(k) __ag_e1 = k;" in loops and "for (i = 0; i < __ag_e1; i++)" in loops  # k may change
+    assert "for (j = 0; j < n; j++)" in loops  # n cannot
     assert re.search(r"__typeof__\(a\) (__ag_a\d+) = a; __typeof__\(\(b \+ 1\)\) (__ag_b\d+) = \(b \+ 1\); "
                      r"\2 < \1 \? \2 : \1; ", c)  # Cython's min(a, b): b < a ? b : a, each argument once
     # a = b = e: e once (a temporary of its type), assigned left to right
@@ -259,6 +298,8 @@ def test_expressions_mean_what_cython_meant():
      "chained comparison"),
     ("cdef int f(int a) noexcept nogil:\n    for i in range(a, 3, a):\n        pass\n    return 0\n", 2,
      "integer literal"),
+    ("cdef int f(int a) noexcept nogil:\n    return a and 2\n", 2, "not 0/1"),
+    ("cdef int f(int a, double b) noexcept nogil:\n    a //= b + 1\n    return a\n", 2, "floors a float"),
 ])
 def test_constructs_outside_the_subset_raise_naming_their_line(source, line, message):
     with pytest.raises(Untranslatable, match=f"^line {line}: .*{message}"):
