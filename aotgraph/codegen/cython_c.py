@@ -526,7 +526,9 @@ def _items(source: str) -> list[tuple[int, list[str]]]:
     items: list[tuple[int, list[str]]] = []
     in_string = False
     for k, line in enumerate(lines, start=1):
-        starts = line.strip() and not line[0].isspace() and not in_string
+        following = next((n for n in lines[k:] if n.strip()), "")
+        inside = line.startswith("#") and items and following[:1].isspace()  # a comment at column 0 in a body
+        starts = line.strip() and not line[0].isspace() and not in_string and not inside
         if starts:
             items.append((k, [line]))
         elif items:

@@ -288,7 +288,8 @@ def test_expressions_mean_what_cython_meant():
     value = r"\(\(\(a < b\) && \(!b\)\) \? a : \(b / 2\)\)"
     assert re.search(rf"__typeof__\({value}\) (__ag_t\d+) = {value};\s+a = \1;\s+b = \1;", c)
     assert translate("cdef enum:\n    A = 3\n    B = A << 2\n") == "enum {\n    A = 3,\n    B = (A << 2),\n};\n"
-    assert translate("cdef cnp.npy_intp _x = 64  # */ end\n") == "static npy_intp _x = 64;\n"
+    assert translate("# a */ b\ncdef cnp.npy_intp _x = 64  # */ end\n") == "/* a * / b */\nstatic npy_intp _x = 64;\n"
+    assert "return 1;" in translate("cdef int f() noexcept nogil:\n    pass\n# column 0\n    return 1\n")
 
 
 @pytest.mark.parametrize("source, line, message", [
