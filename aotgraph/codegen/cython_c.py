@@ -5,7 +5,7 @@ pure C semantics (cdivision, no bounds checks, no Python objects). This is not a
 the subset the emitters print (loops.py, reduction.py, scalar.py, matvec_kernel.py) and raises `Untranslatable`,
 naming the line, for anything else, so a change in an emitter fails loudly instead of changing a result.
 
-Expressions go through Python's tokenizer and `ast`: a Cython cast `<T>x` (or an address `&x`) is first
+Expressions go through a tokenizer and Python's `ast`: a Cython cast `<T>x` (or an address `&x`) is first
 rewritten into a call of its unary operand (`__ag_cast0(x)`), then the tree is printed fully parenthesised,
 so the C means what Cython meant. `min`/`max` become GNU statement expressions (`({ ... })`, with
 `__typeof__`: gcc and clang) evaluating each argument once, as Cython does; no prelude is needed.
@@ -14,10 +14,9 @@ so the C means what Cython meant. `min`/`max` become GNU statement expressions (
 from __future__ import annotations
 
 import ast
-import io
 import re
 import textwrap
-import tokenize
+from typing import NamedTuple
 
 IND = "    "
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "/", ast.Mod: "%",
@@ -30,6 +29,26 @@ _TYPE = re.compile(r"^(const\s+)?[A-Za-z_][\w.]*(\s+[A-Za-z_][\w.]*)*\s*\**$")
 _INTEGRAL = re.compile(r"^(const )?(npy_u?int\d*|npy_u?intp|npy_bool|bint|int|long|short|char|unsigned|signed)( \w+)*$")
 _FLOATS = ("float", "double", "npy_float32", "npy_float64")
 _FUNCTION = re.compile(r"^cdef\s+(?:(inline)\s+)?(.*?[\w*])\s*\b(\w+)\s*\((.*)\)\s*([\w\s]*?)\s*:$")
+
+
+_TOKEN = re.compile(r"(?P<NUMBER>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<NAME>[A-Za-z_]\w*)"
+                    r"|(?P<OP>\*\*=?|//=?|<<=?|>>=?|[-+*/%&|^<>=!]=|[-+*/%&|^~<>=()\[\]{},.:])|(?P<BAD>\S)")
+
+
+class _Token(NamedTuple):
+    """A token of the subset: kind NAME, NUMBER or OP, its text and where it lies in the line."""
+
+    type: str
+    string: str
+    start: int
+    end: int
+
+
+def _tokens(text: str) -> list[_Token] | None:
+    """The tokens of `text` (a regular expression: several times quicker than Python's tokenize); None: a
+    character outside the subset (a string, a comment)."""
+    out = [_Token(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    return None if any(t.type == "BAD" for t in out) else out
 
 
 class Untranslatable(ValueError):
@@ -54,11 +73,10 @@ class _Expr:
         self.text, self.line, self.counter = text.strip(), line, counter
         self.types = types or {}  # C type of each name in scope (arrays as pointers): integer `//` is C's `/`
         self.casts: dict[str, str] = {}
-        try:
-            toks = tokenize.generate_tokens(io.StringIO(self.text).readline)
-            self.toks = [t for t in toks if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
-        except (tokenize.TokenError, SyntaxError) as e:
-            raise self.fail(f"cannot tokenize ({e})") from None
+        toks = _tokens(self.text)
+        if toks is None:
+            raise self.fail("a character outside the supported subset")
+        self.toks = toks
 
     def fail(self, why: str) -> Untranslatable:
         return _fail(self.line, self.text, why)
@@ -82,11 +100,8 @@ class _Expr:
                 out.append(text)
                 prefix = False
                 continue
-            if tok.type == tokenize.COMMENT:
-                i += 1
-                continue
             out.append(tok.string)
-            prefix = tok.type == tokenize.OP and tok.string not in (")", "]") or tok.string in _KEYWORDS
+            prefix = tok.type == "OP" and tok.string not in (")", "]") or tok.string in _KEYWORDS
             i += 1
         return " ".join(out)
 
@@ -95,8 +110,8 @@ class _Expr:
         depth = 0
         for j in range(i, end):
             s = self.toks[j].string
-            depth += s in "([{" and self.toks[j].type == tokenize.OP
-            depth -= s in ")]}" and self.toks[j].type == tokenize.OP
+            depth += s in ("(", "[", "{")
+            depth -= s in (")", "]", "}")
             if depth == 0:
                 return j
         raise self.fail("unbalanced brackets")
@@ -127,7 +142,7 @@ class _Expr:
             j = self.match(i, end)
             text = s + self.rewrite(i + 1, j) + self.toks[j].string
             i = j + 1
-        elif self.toks[i].type in (tokenize.NAME, tokenize.NUMBER):
+        elif self.toks[i].type in ("NAME", "NUMBER"):
             text, i = s, i + 1
         else:
             raise self.fail(f"unexpected {s!r} after a cast or '&'")
@@ -280,15 +295,15 @@ def _nest(lines: list[_Line]) -> list[_Line]:
     return roots
 
 
-def _split_top(toks: list[tokenize.TokenInfo], text: str, seps: set[str]) -> list[tuple[str, str]]:
+def _split_top(toks: list[_Token], text: str, seps: set[str]) -> list[tuple[str, str]]:
     """(text, separator before it) of the parts of `text` between top-level tokens in `seps`."""
     parts, depth, start, sep = [], 0, 0, ""
     for t in toks:
-        depth += t.string in "([{" and t.type == tokenize.OP
-        depth -= t.string in ")]}" and t.type == tokenize.OP
-        if depth == 0 and t.type == tokenize.OP and t.string in seps:
-            parts.append((text[start:t.start[1]].strip(), sep))
-            start, sep = t.end[1], t.string
+        depth += t.string in ("(", "[", "{")
+        depth -= t.string in (")", "]", "}")
+        if depth == 0 and t.string in seps:
+            parts.append((text[start:t.start].strip(), sep))
+            start, sep = t.end, t.string
     return parts + [(text[start:].strip(), sep)]
 
 
@@ -311,7 +326,7 @@ class _Function:
         parsed = _Expr(text, line.number, [0], self.types)
         return parsed.integral(ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body)
 
-    def tokens(self, text: str, line: _Line) -> list[tokenize.TokenInfo]:
+    def tokens(self, text: str, line: _Line) -> list[_Token]:
         return _Expr(text, line.number, self.counter).toks
 
     def block(self, lines: list[_Line]) -> list[str]:
@@ -526,7 +541,7 @@ def _items(source: str) -> list[tuple[int, list[str]]]:
     items: list[tuple[int, list[str]]] = []
     in_string = False
     for k, line in enumerate(lines, start=1):
-        following = next((n for n in lines[k:] if n.strip()), "")
+        following = next((lines[j] for j in range(k, len(lines)) if lines[j].strip()), "")
         inside = line.startswith("#") and items and following[:1].isspace()  # a comment at column 0 in a body
         starts = line.strip() and not line[0].isspace() and not in_string and not inside
         if starts:
@@ -540,28 +555,40 @@ def _items(source: str) -> list[tuple[int, list[str]]]:
 
 
 def translate(source: str) -> str:
-    """C text for Cython `source` (the subset the module docstring names)."""
-    out: list[str] = []
+    """C text for Cython `source` (the subset the module docstring names). Cython needs no order where C does:
+    the C blocks come first, then enums and module variables, then a prototype of every function, then the
+    functions (so each sees every name, as in Cython)."""
+    blocks: list[str] = []
+    decls: list[str] = []
+    functions: list[tuple[list[str], int, list[str]]] = []
     counter = [0]  # numbers the temporaries of the whole translation
     types: dict[str, str] = {}  # of module-level names
+    comments: list[str] = []  # top-level comments, kept before the next item
     for first, lines in _items(source):
         head = lines[0].strip()
         if head.startswith("#"):
-            out.append("/* " + head[1:].strip().replace("*/", "* /") + " */")
+            comments.append("/* " + head[1:].strip().replace("*/", "* /") + " */")
             continue
         if re.match(r"^cdef\s+extern\s+from\s+\*\s*:$", head):
-            c = _extern(lines, first)
+            blocks += comments + _extern(lines, first) + [""]
         elif re.match(r"^cdef\s+enum(\s+\w+)?\s*:$", head):
             c = _enum(lines, first, counter)
-            types.update((line.split("=")[0].strip(), "int") for line in c[1:-1])
+            types.update((line.split("=")[0].strip(" ,"), "int") for line in c[1:-1])
+            decls += comments + c + [""]
         elif head.startswith("cdef") and head.split("#", 1)[0].rstrip().endswith(":"):
-            c = _function(lines, first, counter, types)
+            functions.append((comments, first, lines))
         elif head.startswith("cdef ") and len(_logical_lines(lines, first)) == 1:
             line = _logical_lines(lines, first)[0]
-            decls = _declarations(line.text[len("cdef"):].strip(), line, lambda t, ln: _Expr(t, ln.number, counter).c())
-            c = [f"static {t} {n}{d}" + (f" = {i};" if i else ";") for t, n, d, i in decls]
-            types.update((n, t + "*" * d.count("[")) for t, n, d, _ in decls)
+            parsed = _declarations(line.text[len("cdef"):].strip(), line,
+                                   lambda text, at: _Expr(text, at.number, counter, types).c())
+            decls += comments + [f"static {t} {n}{d}" + (f" = {i};" if i else ";") for t, n, d, i in parsed] + [""]
+            types.update((n, t + "*" * d.count("[")) for t, n, d, _ in parsed)
         else:
             raise _fail(first, lines[0], "not a nogil cdef function, extern C block, enum or module variable")
-        out += c + [""]
-    return "\n".join(out)
+        comments = []
+    prototypes, bodies = [], []
+    for before, first, lines in functions:
+        c = _function(lines, first, counter, types)
+        prototypes.append(c[0][: -len(" {")] + ";")
+        bodies += before + c + [""]
+    return "\n".join(blocks + decls + prototypes + ([""] if prototypes else []) + bodies + comments)

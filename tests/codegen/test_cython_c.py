@@ -6,6 +6,7 @@ elementwise kernel computes numpy's result; constructs outside the subset raise,
 from __future__ import annotations
 
 import ctypes
+import itertools
 import re
 import shutil
 import subprocess
@@ -191,17 +192,21 @@ def _kernel(inputs, outputs):
     return spec, lower(spec, "k0")
 
 
+_NAMES = itertools.count()  # numbers the kernels of a translation
+
+
 def _loop_sources(kernel, helpers: dict[str, str]) -> list[str]:
     """The loop kernel of every elementwise and reduction step (the helpers they call go into `helpers`)."""
     sources = []
-    for k, step in enumerate(kernel.steps):
+    for step in kernel.steps:
+        k = next(_NAMES)
         body = step.body
         if isinstance(body, ElemwiseStep):
-            sources.append("\n".join(_elemwise_kernel(f"s{id(kernel)}_{k}_rows", _Loop(body, helpers))))
+            sources.append("\n".join(_elemwise_kernel(f"s{k}_rows", _Loop(body, helpers))))
         elif isinstance(body, ReduceStep):
             loop = _Reduce(body, helpers)
             render = _full_kernel if loop.full else _partial_kernel
-            sources.append("\n".join(render(f"s{id(kernel)}_{k}_rows", loop)))
+            sources.append("\n".join(render(f"s{k}_rows", loop)))
     return sources
 
 
