@@ -1,7 +1,8 @@
 """The Cython-to-C translator (codegen/cython_c.py) against numpy: the translated scalar and reduction helpers,
-built by gcc into one shared library and called through ctypes, give numpy's values on edge cases; the real
-loop kernels of a handful of graphs translate into C that gcc accepts with strict warnings; a translated
-elementwise kernel computes numpy's result; constructs outside the subset raise, naming their line."""
+built by gcc into one shared library and called through ctypes, give numpy's values on edge cases; the loop
+kernels of a handful of graphs, of every elementwise op of opspecs in each of its dtypes, of every reduction
+kind on each axis and of a fused_matvec translate into C that gcc builds with strict errors (one gcc call), and
+those of one loop compute the reference's results; constructs outside the subset raise, naming their line."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import sysconfig
 
 import numpy as np
 import pytest
+from cgcases import assert_same
+from opspecs import SPECS  # tests/ is on the path (tests/conftest.py)
 
 import aotgraph as ag
 import aotgraph.tensor as at
@@ -26,6 +29,7 @@ from aotgraph.codegen.reduction import block_helper, cascade_helpers
 from aotgraph.codegen.scalar import HELPERS, helper_source
 from aotgraph.graph.basic import toposort
 from aotgraph.rewrite import optimize_spec
+from aotgraph.tensor.reduction import KINDS
 
 GCC = shutil.which("gcc")
 pytestmark = pytest.mark.skipif(GCC is None, reason="needs gcc")
@@ -195,18 +199,19 @@ def _kernel(inputs, outputs):
 _NAMES = itertools.count()  # numbers the kernels of a translation
 
 
-def _loop_sources(kernel, helpers: dict[str, str]) -> list[str]:
-    """The loop kernel of every elementwise and reduction step (the helpers they call go into `helpers`)."""
+def _loop_sources(kernel, helpers: dict[str, str]) -> list[tuple[str, object, str]]:
+    """(name, loop, Cython source) of the loop kernel of every elementwise and reduction step (the helpers they
+    call go into `helpers`)."""
     sources = []
     for step in kernel.steps:
-        k = next(_NAMES)
-        body = step.body
+        name, body = f"s{next(_NAMES)}_rows", step.body
         if isinstance(body, ElemwiseStep):
-            sources.append("\n".join(_elemwise_kernel(f"s{k}_rows", _Loop(body, helpers))))
+            loop = _Loop(body, helpers)
+            sources.append((name, loop, "\n".join(_elemwise_kernel(name, loop))))
         elif isinstance(body, ReduceStep):
             loop = _Reduce(body, helpers)
             render = _full_kernel if loop.full else _partial_kernel
-            sources.append("\n".join(render(f"s{k}_rows", loop)))
+            sources.append((name, loop, "\n".join(render(name, loop))))
     return sources
 
 
@@ -226,21 +231,94 @@ def _matvec_sources(helpers: dict[str, str]) -> list[str]:
     return [_c_helper().replace(_PY_HELPERS, ""), "\n".join(units)]
 
 
-def test_real_loop_kernels_translate_into_c_that_gcc_accepts(tmp_path):
+def _every_op_and_kind() -> list:
+    """(inputs, output, argument values) of every elementwise op of opspecs in each of its dtypes, and of every
+    reduction kind in a few dtypes over each axis."""
+    rng = np.random.default_rng(2)
+    graphs = []
+    for spec in SPECS:
+        for dtype in spec.dtypes:
+            ins = [at.matrix(f"x{k}", dtype=dtype) for k in range(spec.arity)]
+            args = [spec.values(dtype, (3, 5), seed=k) for k in range(spec.arity)]
+            graphs.append((ins, getattr(at, spec.name)(*ins), args))
+    for kind_ in ("sum", "prod", "max", "min", "all", "any"):
+        for dtype in ("bool", "int8", "uint16", "int64", "float32", "float64"):
+            x = at.matrix("x", dtype=dtype)
+            value = rng.integers(0 if dtype[0] in "bu" else -3, 2 if dtype == "bool" else 4, (3, 5)).astype(dtype)
+            graphs += [([x], getattr(at, kind_)(x, axis=axis), [value]) for axis in (None, 0, 1)]
+    return graphs
+
+
+@pytest.fixture(scope="module")
+def translated(tmp_path_factory):
+    """(library, C text, cases): the kernels of a handful of graphs, of every op and every reduction kind, and of a
+    fused_matvec, translated and built by one gcc call with strict errors; a case (kernel name, loop, kernel,
+    argument values, numpy's result) for each graph that lowers to one loop."""
     x, v, f = at.dmatrix("x"), at.dvector("v"), at.fmatrix("f")
     a, n, li = at.lvector("a"), at.lvector("n"), at.lmatrix("li")
     graphs = [([x, v], [at.exp(x + v) * 2.0, x > v]), ([a, n], [a // n, a**n]),
               ([x], [x.sum(axis=0), x.sum(axis=1), x.sum()]), ([f], [f.max(), f.max(axis=1)]),
               ([li], [li.prod(axis=1)])]
     helpers: dict[str, str] = {}
-    sources = [src for inputs, outputs in graphs for src in _loop_sources(_kernel(inputs, outputs)[1], helpers)]
-    sources += _matvec_sources(helpers)
-    c = translate("\n\n".join(sorted(helpers.values()) + sources))
-    assert c.count("_rows(") >= 8 and "_fmv_test_units(" in c and "ag_fmv_dots_d(" in c
-    (tmp_path / "kernels.c").write_text(PRELUDE + c)
-    _gcc(["-fsyntax-only", "-Wall", "-Wno-unused-variable", "-Wno-unused-function",
+    sources = [src for inputs, outputs in graphs for _, _, src in _loop_sources(_kernel(inputs, outputs)[1], helpers)]
+    cases = []
+    for inputs, output, args in _every_op_and_kind():
+        kernel = _kernel(inputs, [output])[1]
+        loops = _loop_sources(kernel, helpers)
+        sources += [src for _, _, src in loops]
+        if len(kernel.steps) == 1 and len(loops) == 1:
+            want = ag.function(inputs, output, mode="FAST_COMPILE")(*args)
+            cases.append((loops[0][0], loops[0][1], kernel, args, want))
+    c = translate("\n\n".join(sorted(helpers.values()) + sources + _matvec_sources(helpers)))
+    path = tmp_path_factory.mktemp("cython_c")
+    (path / "kernels.c").write_text(PRELUDE + re.sub(r"^static int (s\d+_rows)", r"int \1", c, flags=re.M))
+    _gcc(["-shared", "-fPIC", "-O0", "-Wall", "-Wno-unused-variable", "-Wno-unused-function",
           "-Werror=implicit-function-declaration", "-Werror=int-conversion", "-Werror=incompatible-pointer-types",
-          *INCLUDES, str(tmp_path / "kernels.c")])
+          *INCLUDES, "-o", str(path / "kernels.so"), str(path / "kernels.c"), "-lm"])
+    return ctypes.CDLL(str(path / "kernels.so")), c, cases
+
+
+def test_real_loop_kernels_translate_into_c_that_gcc_accepts(translated):
+    _, c, cases = translated
+    assert c.count("_rows(") >= 2 * 400 and "_fmv_test_units(" in c and "ag_fmv_dots_d(" in c
+    assert len(cases) >= 300
+
+
+def _run(lib, name: str, loop, kernel, args) -> np.ndarray:
+    """Kernel `name` over the whole loop (the step function's part: dims, base pointers, byte strides, outputs)."""
+    body, nd = loop.body, loop.nd
+    values = {b.name: np.asarray(v, b.dtype) for b, v in zip(kernel.inputs, args)}
+    values.update({b.name: np.asarray(v, b.dtype) for b, v in zip(kernel.consts, kernel.const_values)})
+    leaves = [values[b.name] for b in body.leaves]
+    dims = np.array(np.broadcast_shapes(*[a.shape for a in leaves], (1,) * nd), dtype=np.intp)
+    st = np.array([[0 if dims[d] > 1 and s == 1 else stride for d, (s, stride) in
+                    enumerate(zip((1,) * (nd - a.ndim) + a.shape, (0,) * (nd - a.ndim) + a.strides))]
+                   for a in leaves] or [[0]], dtype=np.intp)
+    rows, cpr = int(np.prod(dims[:-1])), (int(dims[-1]) + 2047) // 2048
+    out_dtype = body.outs[0].dtype
+    if isinstance(loop, _Reduce) and loop.full:
+        outs, units = [np.empty(rows * cpr, out_dtype)], rows * cpr
+    elif isinstance(loop, _Reduce):
+        kept = [int(dims[d]) for d in range(nd) if d not in loop.axis]
+        outs = [np.empty(kept, out_dtype)]
+        units = int(np.prod([dims[d] for d in loop.kept_outer])) * (1 if loop.inner_reduced else cpr)
+    else:
+        outs, units = [np.empty(dims, b.dtype) for b in body.outs], rows * cpr
+    base = (ctypes.c_void_p * max(len(leaves), 1))(*[a.ctypes.data for a in leaves])
+    out_pointers = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+    err = getattr(lib, name)(ctypes.c_ssize_t(0), ctypes.c_ssize_t(units), _pointer(dims), base, _pointer(st),
+                             out_pointers)
+    assert err == 0
+    if isinstance(loop, _Reduce) and loop.full:
+        return np.asarray(KINDS[body.kind].ufunc.reduce(outs[0]), out_dtype)
+    return outs[0]
+
+
+def test_translated_kernels_of_every_op_and_reduction_compute_numpys_results(translated):
+    lib, _, cases = translated
+    for name, loop, kernel, args, want in cases:
+        what = f"{name}: {[s.op.name for s in loop.body.stmts]} {getattr(loop.body, 'kind', '')} on {args[0].dtype}"
+        assert_same(_run(lib, name, loop, kernel, args), want, what)
 
 
 def test_a_translated_elementwise_kernel_computes_numpys_result(tmp_path):
