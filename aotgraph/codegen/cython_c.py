@@ -28,6 +28,12 @@ _KEYWORDS = {"if", "else", "and", "or", "not", "return", "in", "elif", "while"}
 _TYPE = re.compile(r"^(const\s+)?[A-Za-z_][\w.]*(\s+[A-Za-z_][\w.]*)*\s*\**$")
 _INTEGRAL = re.compile(r"^(const )?(npy_u?int\d*|npy_u?intp|npy_bool|bint|int|long|short|char|unsigned|signed)( \w+)*$")
 _FLOATS = ("float", "double", "npy_float32", "npy_float64")
+# Python builtins Cython compiles its own way (abs of a long is labs, int() converts...): never C calls (pow is
+# libc's: the modules cimport it from libc.math, as every C math function a rule calls)
+_BUILTINS = {"abs", "int", "float", "bool", "round", "len", "sum", "divmod", "range", "print", "any", "all"}
+_C_KEYWORDS = {"auto", "case", "char", "default", "do", "double", "enum", "extern", "float", "goto", "int", "long",
+               "register", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
+               "void", "volatile", "restrict", "inline", "const", "_Bool", "_Generic"}
 _FUNCTION = re.compile(r"^cdef\s+(?:(inline)\s+)?(.*?[\w*])\s*\b(\w+)\s*\((.*)\)\s*([\w\s]*?)\s*:$")
 
 
@@ -247,6 +253,8 @@ class _Expr:
             op = "<" if name == "min" else ">"
             return (f"({{ __typeof__({args[0]}) {a} = {args[0]}; __typeof__({args[1]}) {b} = {args[1]}; "
                     f"{b} {op} {a} ? {b} : {a}; }})")
+        if name in _BUILTINS:
+            raise self.fail(f"Python's {name}() is compiled by Cython, not a C function")
         if isinstance(node.func, ast.Starred) or any(isinstance(a, ast.Starred) for a in node.args):
             raise self.fail("unsupported call")
         return f"{self.emit(node.func)}({', '.join(args)})"
@@ -475,8 +483,8 @@ def _declarations(text: str, line: _Line, expr) -> list[tuple[str, str, str, str
     out = []
     for k, item in enumerate(items):
         m = first if k == 0 else re.match(r"^()(\w+)\s*((?:\[[^\]]*\])*)\s*(?:=(.*))?$", item)
-        if not m:
-            raise _fail(line.number, line.text, f"cannot read the declarator {item!r}")
+        if not m or m.group(2) in _C_KEYWORDS:
+            raise _fail(line.number, line.text, f"cannot read the declarator {item!r} (or it names a C keyword)")
         dims = "".join(f"[{expr(d, line)}]" for d in re.findall(r"\[([^\]]*)\]", m.group(3)))
         init = expr(m.group(4), line) if m.group(4) else ""
         out.append((type_, m.group(2), dims, init))
@@ -498,7 +506,7 @@ def _function(lines: list[str], first: int, counter: list[int], types: dict[str,
     names = {}
     for p in filter(None, (p.strip() for p in params.split(","))):
         pm = re.match(r"^(.*?[\w*])\s*\b(\w+)$", p)
-        if not pm or not _TYPE.match(pm.group(1)):
+        if not pm or not _TYPE.match(pm.group(1)) or pm.group(2) in _C_KEYWORDS:
             raise _fail(first, lines[0], f"unsupported parameter {p!r}")
         names[pm.group(2)] = ctype(pm.group(1))
     c_params = [f"{t} {n}" for n, t in names.items()]

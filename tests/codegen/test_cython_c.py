@@ -383,6 +383,8 @@ def test_expressions_mean_what_cython_meant():
     ("cdef int f(int a) noexcept nogil:\n    for i in range(a, 3, a):\n        pass\n    return 0\n", 2,
      "integer literal"),
     ("cdef int f(int a) noexcept nogil:\n    return a and 2\n", 2, "not 0/1"),
+    ("cdef long f(long a) noexcept nogil:\n    return abs(a)\n", 2, "abs"),
+    ("cdef int f(int a) noexcept nogil:\n    cdef int default = a\n    return default\n", 2, "C keyword"),
     ("cdef int f(int a, double b) noexcept nogil:\n    a //= b + 1\n    return a\n", 2, "floors a float"),
 ])
 def test_constructs_outside_the_subset_raise_naming_their_line(source, line, message):
