@@ -28,6 +28,7 @@ from aotgraph.codegen.matvec_kernel import _PY_HELPERS, _c_helper, _Leaves, _sta
 from aotgraph.codegen.reduction import block_helper, cascade_helpers
 from aotgraph.codegen.scalar import HELPERS, helper_source
 from aotgraph.graph.basic import toposort
+from aotgraph.graph.evaluate import evaluate, run_node
 from aotgraph.rewrite import optimize_spec
 from aotgraph.tensor.reduction import KINDS
 
@@ -215,8 +216,9 @@ def _loop_sources(kernel, helpers: dict[str, str]) -> list[tuple[str, object, st
     return sources
 
 
-def _matvec_sources(helpers: dict[str, str]) -> list[str]:
-    """The units function of the logistic-regression gradient's fused_matvec, and its C block."""
+def _matvec_sources(helpers: dict[str, str]) -> tuple[list[str], tuple]:
+    """The units function of the logistic-regression gradient's fused_matvec and its C block, and (optimized spec,
+    node, leaves) to run it."""
     x, y = at.dmatrix("x"), at.dvector("y")
     w, b = ag.shared(np.zeros(5), name="w"), ag.shared(0.0, name="b")
     p_1 = 1 / (1 + at.exp(-at.dot(x, w) - b))
@@ -228,7 +230,7 @@ def _matvec_sources(helpers: dict[str, str]) -> list[str]:
     leaves = _Leaves(node, step.ins)
     stmts, result = _statements(node, leaves)
     units, _ = _units_function("_fmv_test", "float64", leaves, stmts, result, helpers)
-    return [_c_helper().replace(_PY_HELPERS, ""), "\n".join(units)]
+    return [_c_helper().replace(_PY_HELPERS, ""), "\n".join(units)], (spec, node, leaves)
 
 
 def _every_op_and_kind() -> list:
@@ -269,17 +271,19 @@ def translated(tmp_path_factory):
         if len(kernel.steps) == 1 and len(loops) == 1:
             want = ag.function(inputs, output, mode="FAST_COMPILE")(*args)
             cases.append((loops[0][0], loops[0][1], kernel, args, want))
-    c = translate("\n\n".join(sorted(helpers.values()) + sources + _matvec_sources(helpers)))
+    matvec, fused = _matvec_sources(helpers)
+    c = translate("\n\n".join(sorted(helpers.values()) + sources + matvec))
     path = tmp_path_factory.mktemp("cython_c")
-    (path / "kernels.c").write_text(PRELUDE + re.sub(r"^static int (s\d+_rows)", r"int \1", c, flags=re.M))
+    (path / "kernels.c").write_text(PRELUDE + re.sub(r"^static int (s\d+_rows|_fmv_test_units)", r"int \1", c,
+                                                     flags=re.M))
     _gcc(["-shared", "-fPIC", "-O0", "-Wall", "-Wno-unused-variable", "-Wno-unused-function",
           "-Werror=implicit-function-declaration", "-Werror=int-conversion", "-Werror=incompatible-pointer-types",
           *INCLUDES, "-o", str(path / "kernels.so"), str(path / "kernels.c"), "-lm"])
-    return ctypes.CDLL(str(path / "kernels.so")), c, cases
+    return ctypes.CDLL(str(path / "kernels.so")), c, cases, fused
 
 
 def test_real_loop_kernels_translate_into_c_that_gcc_accepts(translated):
-    _, c, cases = translated
+    _, c, cases, _ = translated
     assert c.count("_rows(") >= 2 * 400 and "_fmv_test_units(" in c and "ag_fmv_dots_d(" in c
     assert len(cases) >= 300
 
@@ -315,10 +319,37 @@ def _run(lib, name: str, loop, kernel, args) -> np.ndarray:
 
 
 def test_translated_kernels_of_every_op_and_reduction_compute_numpys_results(translated):
-    lib, _, cases = translated
+    lib, _, cases, _ = translated
     for name, loop, kernel, args, want in cases:
         what = f"{name}: {[s.op.name for s in loop.body.stmts]} {getattr(loop.body, 'kind', '')} on {args[0].dtype}"
         assert_same(_run(lib, name, loop, kernel, args), want, what)
+
+
+def test_the_translated_fused_matvec_computes_numpys_z_v_and_g(translated):
+    """The logistic-regression gradient's units function: z = X @ w, v = f(z, ...) and g = X.T @ v in one pass."""
+    lib, _, _, (spec, node, leaves) = translated
+    rng = np.random.default_rng(3)
+    n, m = 150, 37  # 3 blocks of rows (one partial), 8-lane dot products with a tail
+    givens = dict(zip(spec.graph_inputs, [rng.standard_normal((n, m)), rng.integers(0, 2, n).astype(float),
+                                          rng.standard_normal(m) * 0.1, 0.3]))
+    values = [np.asarray(v) for v in evaluate(node.inputs, givens)]
+    want = run_node(node, values)
+    x, w = np.ascontiguousarray(values[0]), np.ascontiguousarray(values[1])
+    z, v, parts = np.empty(n), np.empty(n), np.empty(m)
+    fn = lib._fmv_test_units
+    args = [0, 1, x.ctypes.data, x.strides[0], w.ctypes.data, n, m, n, 64, z.ctypes.data, v.ctypes.data,
+            parts.ctypes.data, 1]
+    fn.argtypes = [ctypes.c_ssize_t, ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_ssize_t, ctypes.c_void_p]
+    fn.argtypes += [ctypes.c_ssize_t] * 4 + [ctypes.c_void_p] * 3 + [ctypes.c_int]
+    for k in leaves.scalars:
+        fn.argtypes.append(np.ctypeslib.as_ctypes_type(values[k + 1].dtype))
+        args.append(values[k + 1][()])
+    for k in leaves.vectors:
+        fn.argtypes += [ctypes.c_void_p, ctypes.c_ssize_t]
+        args += [values[k + 1].ctypes.data, values[k + 1].strides[0]]
+    assert leaves.vectors and fn(*args) == 0
+    for got, expected, what in zip((z, v, parts), want, "zvg"):
+        assert_same(got, np.asarray(expected), f"fused_matvec {what}")
 
 
 def test_a_translated_elementwise_kernel_computes_numpys_result(tmp_path):
