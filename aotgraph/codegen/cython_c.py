@@ -7,8 +7,12 @@ naming the line, for anything else, so a change in an emitter fails loudly inste
 
 Expressions go through a tokenizer and Python's `ast`: a Cython cast `<T>x` (or an address `&x`) is first
 rewritten into a call of its unary operand (`__ag_cast0(x)`), then the tree is printed fully parenthesised,
-so the C means what Cython meant. `min`/`max` become GNU statement expressions (`({ ... })`, with
-`__typeof__`: gcc and clang) evaluating each argument once, as Cython does; no prelude is needed.
+so the C means what Cython meant. Where C differs from Cython the output says what Cython meant: `//` is `/`
+between integers (cdivision) and floors a float quotient (declared types tell which; else C11 `_Generic`),
+`and`/`or` are `&&`/`||` only where both agree (a condition, 0/1 operands), `range`'s bound is evaluated
+once, `a = b = e` evaluates e once, nested declarations are hoisted (Cython's locals are function-wide), and
+prototypes of every function precede the definitions (Cython needs no order). `min`/`max` and the
+temporaries use GNU C (`({ ... })`, `__typeof__`: gcc and clang); no prelude is needed.
 """
 
 from __future__ import annotations
@@ -334,9 +338,6 @@ class _Function:
         parsed = _Expr(text, line.number, [0], self.types)
         return parsed.integral(ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body)
 
-    def tokens(self, text: str, line: _Line) -> list[_Token]:
-        return _Expr(text, line.number, self.counter).toks
-
     def block(self, lines: list[_Line]) -> list[str]:
         """C lines of a block's statements (indented relative to the block)."""
         out: list[str] = []
@@ -380,7 +381,7 @@ class _Function:
             return [f"return {self.expr(value, line)};" if value else "return;"]
         if keyword == "cdef":
             return self.declaration(line)
-        if keyword in ("with", "try", "raise", "def", "cdef", "cpdef", "del", "print", "global", "import", "from"):
+        if keyword in ("with", "try", "raise", "def", "cpdef", "del", "global", "import", "from", "lambda"):
             raise _fail(line.number, text, f"'{keyword}' needs Python (the glue's part)")
         return self.assignment(line)
 
@@ -399,8 +400,7 @@ class _Function:
 
     def assignment(self, line: _Line) -> list[str]:
         text = line.text
-        toks = self.tokens(text, line)
-        parts = _split_top(toks, text, {"="} | _AUGMENTED)
+        parts = _split_top(_Expr(text, line.number, self.counter).toks, text, {"="} | _AUGMENTED)
         if len(parts) == 1:
             return [self.expr(text, line) + ";"]
         if any(sep in _AUGMENTED for _, sep in parts) and len(parts) != 2:
