@@ -25,6 +25,11 @@ class Config:
     of the process is built, `ag.function` returns when Cython is done with a new module, and the C compiler
     finishes it in the background while the program goes on (the next function's Cython, the user's code); the
     function's first call waits for it. Off: `ag.function` returns when the module is built and imported.
+
+    kernels_in_c (AOTGRAPH_KERNELS_IN_C, default on; "0" turns it off): an in-process module whose every step has a C
+    rendering (elementwise loops, reductions, numpy calls, the fused X @ w / X.T @ v pass) is written in C directly
+    and built by the C compiler alone, without Cython (a cold first use in a fraction of the time). Off, or for a
+    module with a scan, a convolution or a random draw: Cython, as modules built with ag.build always are.
     """
 
     def __init__(self) -> None:
@@ -33,8 +38,8 @@ class Config:
         self.cache_dir = os.environ.get("AOTGRAPH_CACHE_DIR") or None
         self.num_threads = _env_threads()
         self.compile_timeout = _env_seconds("AOTGRAPH_COMPILE_TIMEOUT", 600.0)
-        self.background_builds = os.environ.get("AOTGRAPH_BACKGROUND_BUILDS", "1").strip().lower() not in (
-            "0", "false", "no", "off")
+        self.background_builds = _env_switch("AOTGRAPH_BACKGROUND_BUILDS")
+        self.kernels_in_c = _env_switch("AOTGRAPH_KERNELS_IN_C")
 
     def watch(self, key: str, callback) -> None:
         """Call `callback(value)` after each assignment to setting `key` (how loaded modules follow num_threads)."""
@@ -58,7 +63,12 @@ class Config:
     def __repr__(self) -> str:
         return (f"Config(floatX={self.floatX!r}, mode={self.mode!r}, cache_dir={self.cache_dir!r}, "
                 f"num_threads={self.num_threads!r}, compile_timeout={self.compile_timeout!r}, "
-                f"background_builds={self.background_builds!r})")
+                f"background_builds={self.background_builds!r}, kernels_in_c={self.kernels_in_c!r})")
+
+
+def _env_switch(name: str) -> bool:
+    """The environment variable `name` as a switch: on unless it says 0, false, no or off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _positive_seconds(value, what: str) -> float:

@@ -5,11 +5,12 @@
 Each measurement runs in a fresh Python process with a new, empty build cache (AOTGRAPH_CACHE_DIR), as on a
 new machine: (1) `ag.function([x], 2 * x)` and its first call, then (2) the Theano tutorial's logistic
 regression: `train` (the step with its gradient and updates) and `predict` (examples/logistic_regression.py).
-Three ways: with the kernel support prebuilt at install (setup.py puts it into aotgraph/_prebuilt), without
-it (AOTGRAPH_IGNORE_PREBUILT=1: what an install that could not prebuild does), and again in a new process
-with the now warm cache (a cache hit; target <= 20 ms for the first function). Cython and gcc seconds are
-summed from the build logs, and listed per module: once the first function is built, a module's gcc runs in the
-background (config.background_builds), so train's overlaps predict's Cython and gcc. PyTensor's C mode is
+Four ways: with the kernel support prebuilt at install (setup.py puts it into aotgraph/_prebuilt), without
+it (AOTGRAPH_IGNORE_PREBUILT=1: what an install that could not prebuild does), prebuilt but with in-process
+modules through Cython (AOTGRAPH_KERNELS_IN_C=0: how they were built before they were written in C), and again
+in a new process with the now warm cache (a cache hit; target <= 20 ms for the first function). Cython and gcc
+seconds are summed from the build logs, and listed per module: once the first function is built, a module's gcc
+runs in the background (config.background_builds), so train's overlaps predict's. PyTensor's C mode is
 measured the same way (a new compiledir) when pytensor is installed. Target (issue 15): cold first use <= 0.25x
 PyTensor's.
 """
@@ -98,17 +99,22 @@ def module_split(cache_dir: str) -> list[tuple[str, float, float, float]]:
     rows = []
     for log in sorted(Path(cache_dir).glob("*/*/build.log"), key=lambda p: p.stat().st_mtime):
         text = log.read_text()
-        for name, seconds, megabytes in re.findall(r"^cython (\S+): ([\d.]+) s, ([\d.]+) MB of C", text, re.M):
-            gcc = re.findall(r"^compiler: ([\d.]+) s", text, re.M)
-            rows.append((name, float(seconds), float(megabytes), float(gcc[0]) if gcc else float("nan")))
+        gcc = re.findall(r"^compiler: ([\d.]+) s", text, re.M)
+        seconds = sum(float(s) for s in gcc) if gcc else float("nan")  # two runs: compiled again without a flag
+        for name, cython, megabytes in re.findall(r"^cython (\S+): ([\d.]+) s, ([\d.]+) MB of C", text, re.M):
+            rows.append((name, float(cython), float(megabytes), seconds))
+        for name, megabytes in re.findall(r"^C (\S+): ([\d.]+) MB of C", text, re.M):  # written in C: no Cython
+            rows.append((name, 0.0, float(megabytes), seconds))
     return rows
 
 
-def ours(ignore_prebuilt: bool, cache_dir: str | None = None) -> dict:
-    """One measured process; a new cache unless `cache_dir` is given (then it is a cache hit: no tools run)."""
+def ours(ignore_prebuilt: bool, cache_dir: str | None = None, in_c: bool = True) -> dict:
+    """One measured process; a new cache unless `cache_dir` is given (then it is a cache hit: no tools run).
+    in_c=False: in-process modules through Cython (AOTGRAPH_KERNELS_IN_C=0), as before they were written in C."""
     hit = cache_dir is not None
     cache_dir = cache_dir or tempfile.mkdtemp(prefix="aotgraph-first-use-")
-    env = {"AOTGRAPH_CACHE_DIR": cache_dir, "AOTGRAPH_IGNORE_PREBUILT": "1" if ignore_prebuilt else ""}
+    env = {"AOTGRAPH_CACHE_DIR": cache_dir, "AOTGRAPH_IGNORE_PREBUILT": "1" if ignore_prebuilt else "",
+           "AOTGRAPH_KERNELS_IN_C": "1" if in_c else "0"}
     result = run(OURS.format(examples=str(REPO / "examples")), env)
     if not hit:
         result["cython"], result["gcc"] = tool_seconds(cache_dir)
@@ -131,12 +137,13 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     prebuilt = (REPO / "aotgraph" / "_prebuilt").is_dir()
     rows = {}
-    for label, ignore in (("aotgraph, kernel support prebuilt at install", False),
-                          ("aotgraph, nothing prebuilt", True)):
+    for label, ignore, in_c in (("aotgraph, kernel support prebuilt at install", False, True),
+                                ("aotgraph, nothing prebuilt", True, True),
+                                ("aotgraph, prebuilt, modules through Cython", False, False)):
         if not ignore and not prebuilt:
             print("(aotgraph/_prebuilt is missing: reinstall with `pip install -e .` to prebuild the support)")
             continue
-        runs = [ours(ignore) for _ in range(args.runs)]
+        runs = [ours(ignore, in_c=in_c) for _ in range(args.runs)]
         rows[label] = min(runs, key=lambda r: r["first"] + r["logreg"])
     warm = next(iter(rows.values()))["cache_dir"]
     rows["aotgraph, cache hit (new process, same cache)"] = ours(False, warm)
@@ -156,11 +163,11 @@ def main(argv=None) -> dict:
         for label, r in rows.items():
             if label.startswith("aotgraph") and "hit" not in label:
                 print(f"{label}: {(r['first'] + r['logreg']) / base:.2f}x PyTensor's C mode (target <= 0.25x)")
-    first = rows.get("aotgraph, kernel support prebuilt at install")
-    if first is not None:
-        print("its modules, in the order their builds ended (gcc of train and predict overlap):")
-        for name, cython, megabytes, gcc in module_split(first["cache_dir"]):
-            print(f"  {name:40} cython {cython:5.2f} s  {megabytes:5.2f} MB of C  gcc {gcc:5.2f} s")
+    for label in ("aotgraph, kernel support prebuilt at install", "aotgraph, prebuilt, modules through Cython"):
+        if label in rows:
+            print(f"{label}: its modules, in the order their builds ended (gcc of train and predict overlap):")
+            for name, cython, megabytes, gcc in module_split(rows[label]["cache_dir"]):
+                print(f"  {name:40} cython {cython:5.2f} s  {megabytes:5.2f} MB of C  gcc {gcc:5.2f} s")
     hit = rows["aotgraph, cache hit (new process, same cache)"]["first"]
     print(f"cache hit, first function: {hit * 1e3:.1f} ms (target <= 20 ms)")
     return rows

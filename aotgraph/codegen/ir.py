@@ -140,6 +140,7 @@ class CallStep:
     helpers: dict = field(default_factory=dict)  # name -> Python source of module-level helpers it calls
     dest_lines: list[str] | None = None
     dest: bool = False
+    native: object = None  # what a C rendering of the step needs (fused_matvec: matvec_kernel.MatvecCall), or None
 
 
 @dataclass

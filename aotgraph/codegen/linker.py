@@ -16,14 +16,20 @@ kernels wait for it at their first run.
 
 from __future__ import annotations
 
+import logging
 import sys
 
+from aotgraph.codegen.cmodule import render_c_module, renderable
+from aotgraph.codegen.cython_c import Untranslatable
 from aotgraph.codegen.lower import lower
 from aotgraph.codegen.render import render_module, render_support, support_declarations
 from aotgraph.codegen.scalar import vector_math_functions
+from aotgraph.configparser import config
 from aotgraph.toolchain.compiler import Companion, prebuild_helpers
 from aotgraph.toolchain.loader import PendingModule, build_in_background
 from aotgraph.toolchain.options import BuildOptions
+
+log = logging.getLogger(__name__)
 
 
 def in_process_options() -> BuildOptions:
@@ -45,12 +51,23 @@ def build_kernels(specs: list, label: str, title: str = "Kernels of one aotgraph
     all from one module built through the cache with `in_process_options()`."""
     kernels = [lower(spec, f"k{i}") for i, spec in enumerate(specs)]
     support = Companion(*render_support(), support_declarations())
-    source = render_module(kernels, runtime=False, title=title, support_module=support.name)
+    source = _c_source(kernels, support.name, title) if config.kernels_in_c and renderable(kernels) else None
+    if source is None:
+        source = render_module(kernels, runtime=False, title=title, support_module=support.name)
     module = build_in_background(source, in_process_options(), companion=support)
     if isinstance(module, PendingModule):  # its C compiler still runs: kernels that wait for it at their first run
         make = sys.modules[support.name]._pending_kernel
         return [make(module, i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
     return [module._make_kernel(i, label, k.const_values, k.descriptions, k.labels) for i, k in enumerate(kernels)]
+
+
+def _c_source(kernels: list, support: str, title: str) -> str | None:
+    """The module in C (codegen/cmodule.py), or None when a loop is outside what cython_c.py translates."""
+    try:
+        return render_c_module(kernels, support, title)
+    except Untranslatable as err:
+        log.debug("aotgraph: a module goes through Cython: %s", err)
+        return None
 
 
 def prebuild_support(cache_dir: str) -> list:

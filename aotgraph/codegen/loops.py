@@ -254,8 +254,15 @@ class _Loop:
 
 def render_elemwise(fname: str, body: ElemwiseStep, helpers: dict[str, str]) -> list[str]:
     """The kernel and the step function of one elementwise loop (helpers it calls go into `helpers`)."""
+    kernel, loop = elemwise_loop(fname, body, helpers)
+    return kernel + ["", ""] + _elemwise_step(fname, loop)
+
+
+def elemwise_loop(fname: str, body: ElemwiseStep, helpers: dict[str, str]) -> tuple[list[str], _Loop]:
+    """The kernel `<fname>_rows` of one elementwise loop, and the loop's facts: what a step function in another
+    language (codegen/cmodule.py) needs."""
     loop = _Loop(body, helpers)
-    return _elemwise_kernel(f"{fname}_rows", loop) + ["", ""] + _elemwise_step(fname, loop)
+    return _elemwise_kernel(f"{fname}_rows", loop), loop
 
 
 def _elemwise_kernel(fname: str, loop: _Loop) -> list[str]:
@@ -431,9 +438,15 @@ class _Reduce(_Loop):
 
 def render_reduce(fname: str, body: ReduceStep, helpers: dict[str, str]) -> list[str]:
     """The kernel and the step function of one reduction loop."""
+    kernel, loop = reduce_loop(fname, body, helpers)
+    return kernel + ["", ""] + _reduce_step(fname, loop)
+
+
+def reduce_loop(fname: str, body: ReduceStep, helpers: dict[str, str]) -> tuple[list[str], _Reduce]:
+    """The kernel `<fname>_rows` of one reduction loop, and the loop's facts (as `elemwise_loop`)."""
     loop = _Reduce(body, helpers)
     kernel = _full_kernel if loop.full else _partial_kernel
-    return kernel(f"{fname}_rows", loop) + ["", ""] + _reduce_step(fname, loop)
+    return kernel(f"{fname}_rows", loop), loop
 
 
 def _full_kernel(fname: str, loop: _Reduce) -> list[str]:

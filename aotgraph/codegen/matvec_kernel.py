@@ -22,6 +22,7 @@ only, between numpy's two products (no copy of X).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -128,8 +129,42 @@ cdef int _fmv_matmul(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1:
     return 0
 '''
 
+def matvec_c_source() -> str:
+    """The C of the rows' dot products, axpy and sums, for float64 and float32 (one copy per module)."""
+    return "#include <string.h>" + "\n".join(_C_TEMPLATE.replace("$T", _C_TYPE[d]).replace("$S", s)
+                                                for d, s in _SUFFIX.items())
+
+
+@dataclass
+class MatvecCall:
+    """What a fused_matvec step is, for the C backend (codegen/cmodule.py), which writes `_step_function` in C:
+    the units function `units_lines` (Cython with C semantics) and the helpers it calls, the inputs' parameter
+    names (X, w, l1, ...) and how the loop reads each leaf."""
+
+    fname: str
+    dtype: str
+    names: list[str]
+    leaves: _Leaves
+    units_lines: list[str]
+    uses_err: bool
+    helpers: dict[str, str]
+    block_bytes: int = BLOCK_BYTES
+    min_rows: int = MIN_ROWS
+    chunk: int = CHUNK
+    max_units: int = MAX_UNITS
+    par_min: int = PAR_MIN
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def suffix(self) -> str:
+        return _SUFFIX[self.dtype]
+
+
 def _c_helper() -> str:
-    source = "\n".join(_C_TEMPLATE.replace("$T", _C_TYPE[d]).replace("$S", s) for d, s in _SUFFIX.items())
+    source = matvec_c_source().removeprefix("#include <string.h>")
     decls = []
     for dtype, s in _SUFFIX.items():
         t = _C_TYPE[dtype]
@@ -290,9 +325,10 @@ def _fused_matvec(node: Apply, ins: list[Buffer], outs: list[Buffer]) -> CallSte
     fname = "_fmv_k" + hashlib.sha256(key.encode()).hexdigest()[:12]
     names = ["X", "w"] + [f"l{k}" for k in range(1, len(ins) - 1)]
     units, uses_err = _units_function(fname, dtype, leaves, stmts, result, helpers)
+    native = MatvecCall(fname, dtype, names, leaves, units, uses_err, dict(helpers))
     step = _step_function(fname, dtype, names, leaves, uses_err)
     helpers[fname] = "\n".join(units + ["", ""] + step)
     helpers[C_HELPER] = _c_helper()
     args = ", ".join(b.name for b in ins)
     line = f"{', '.join(b.name for b in outs)} = {fname}({args})"
-    return CallStep(list(ins), list(outs), [line], helpers)
+    return CallStep(list(ins), list(outs), [line], helpers, native=native)

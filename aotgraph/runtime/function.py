@@ -142,7 +142,8 @@ class Function:
 
     @property
     def source(self) -> str:
-        """The generated Cython (.pyx) this function runs, read from beside its compiled module.
+        """The generated source this function runs, read from beside its compiled module: its Cython (.pyx), or
+        its C (.c) for an in-process module written in C directly.
 
         Raises TypeError for a function without one (mode='FAST_COMPILE' runs numpy directly).
         """
@@ -155,10 +156,12 @@ class Function:
         path = getattr(module, "__file__", None)
         if not path or path.endswith((".py", ".pyc")):
             raise TypeError(f"function {self.name!r} runs no generated code (compile it with mode='FAST_RUN')")
-        pyx = _os.path.join(_os.path.dirname(path), _os.path.basename(path).split(".")[0] + ".pyx")
-        if not _os.path.exists(pyx):
-            raise FileNotFoundError(f"the generated source of function {self.name!r} is not beside its module: {pyx}")
-        with open(pyx, encoding="utf-8") as f:
+        stem = _os.path.join(_os.path.dirname(path), _os.path.basename(path).split(".")[0])
+        found = [stem + suffix for suffix in (".pyx", ".c") if _os.path.exists(stem + suffix)]
+        if not found:
+            raise FileNotFoundError(f"the generated source of function {self.name!r} is not beside its module: "
+                                    f"{stem}.pyx")
+        with open(found[0], encoding="utf-8") as f:
             return f.read()
 
     # ---- calling --------------------------------------------------------------------------------

@@ -93,6 +93,16 @@ class ModulePlan:
     def basename(self) -> str:
         return self.qualname.rpartition(".")[2]
 
+    @property
+    def in_c(self) -> bool:
+        """Whether the source is C (an in-process module of codegen/cmodule.py), built without Cython."""
+        return is_c_source(self.source)
+
+
+def is_c_source(source: str) -> bool:
+    """C sources (codegen/cmodule.py) start with a C comment; Cython sources never do."""
+    return source.startswith("/*")
+
 
 def compile_extension(
     module_name: str,
@@ -166,6 +176,7 @@ def plan_module(qualname: str, source: str, options: BuildOptions, *, shared: st
         _cpu_id() if options.native else "",
         *_versions(),
         *(["annotate"] if annotate else []),
+        *(["c"] if is_c_source(source) else []),
         *(part for item in beside for part in item),
         companion_plan.key if companion_plan else "",
     )
@@ -267,6 +278,9 @@ def _cython_version() -> str:
 
 def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None,
                   generated: threading.Event | None = None) -> None:
+    if plan.in_c:
+        _build_c_module(plan, staging, cache_dir, generated)
+        return
     pyx = staging / f"{plan.basename}.pyx"
     pyx.write_text(plan.source)
     if _cold[0]:
@@ -292,6 +306,40 @@ def _build_module(plan: ModulePlan, staging: Path, cache_dir: str | None,
     log.info("aotgraph: built %s (%d lines of Cython) in %.1f s: Cython %.1f s, C compiler %.1f s", plan.qualname,
              plan.source.count("\n"), done - start, cythonized - start, done - cythonized)
     c_file.unlink()
+
+
+def _build_c_module(plan: ModulePlan, staging: Path, cache_dir: str | None,
+                    generated: threading.Event | None = None) -> None:
+    """A module written in C: the C compiler only. The build names it (AOTGRAPH_MODULE: the name is the source's
+    hash, so the source cannot hold it), and the C file stays in the entry (`f.source` reads it)."""
+    c_file = staging / f"{plan.basename}.c"
+    header, end, rest = plan.source.partition("*/\n")  # after the source's first comment, which says it is defined
+    c_file.write_text(f"{header}{end}#define AOTGRAPH_MODULE {plan.basename}\n{rest}")
+    if generated is not None:
+        generated.set()
+    for name, text in plan.beside:
+        (staging / name).write_text(text)
+    start = time.perf_counter()
+    lines = [f"C {plan.qualname}: {len(plan.source) / 1e6:.2f} MB of C (no Cython)"]
+    # No Cython for the compiler probes (OpenMP, vector math: ~0.4 s, once per process) to overlap: the module
+    # compiles as planned meanwhile, and again only when they find a flag the compiler or C library cannot honour.
+    probes = probe.start_probes(plan.chain, plan.options.vector_functions)
+    try:
+        _compile_c(plan.chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, lines)
+        failure = None
+    except BuildError as err:
+        failure = err
+    probes.join()
+    chain = probe.resolve_vector_math(probe.resolve_openmp(plan.chain), plan.options.vector_functions)
+    if chain != plan.chain:
+        lines.append("again, without what the compiler probes found missing:")
+        _compile_c(chain, c_file, plan.basename + EXT_SUFFIX, plan, cache_dir, lines)
+    elif failure is not None:
+        raise failure
+    done = time.perf_counter()
+    lines.append(f"total {done - start:.2f} s")
+    (staging / "build.log").write_text("\n".join(lines) + "\n")
+    log.info("aotgraph: built %s (%d lines of C) in %.1f s", plan.qualname, plan.source.count("\n"), done - start)
 
 
 def _cythonize(pyx: Path, plan: ModulePlan, cache_dir: str | None, log: list[str]) -> Path:
