@@ -47,7 +47,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     big = []
     for root in roots:
         for log in root.rglob("build.log"):
-            for name, megabytes in re.findall(r"^cython (\S+): [\d.]+ s, ([\d.]+) MB of C", log.read_text(), re.M):
+            text = log.read_text()  # a Cython module's log, or a C one's (written in C: no Cython)
+            found = re.findall(r"^cython (\S+): [\d.]+ s, ([\d.]+) MB of C", text, re.M)
+            for name, megabytes in found + re.findall(r"^C (\S+): ([\d.]+) MB of C", text, re.M):
                 if float(megabytes) > MAX_C_MB:
                     big.append(f"{name}: {megabytes} MB of C ({log.parent})")
     if big:
