@@ -15,6 +15,7 @@ or a Cython-only helper keeps the whole module on the Cython backend (render.py)
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 import symtable
@@ -113,12 +114,29 @@ def _python_function(fname: str, body: CallStep) -> str | None:
     lines = [line.replace("<object>", "") for line in body.lines]  # Cython casts to object: no-ops in Python
     source = "\n".join([f"def {fname}({params}):"] + [IND + line for line in lines]
                        + [IND + f"return {', '.join(outs)}{',' if len(outs) > 1 else ''}"])
-    try:
-        table = symtable.symtable(source, "<step>", "exec").get_children()[0]
-    except SyntaxError:
-        return None
     allowed = _PYTHON_GLOBALS | set(body.helpers) | set(dir(builtins))
-    return source if set(table.get_globals()) <= allowed else None
+    sources = [source] + list(body.helpers.values())
+    return source if all(_plain_python(text, allowed) for text in sources) else None
+
+
+def _plain_python(source: str, allowed: set[str]) -> bool:
+    """Whether `source` compiles as Python and reads no global name outside `allowed` (in any scope: comprehensions
+    are scopes of their own) and no attribute of `cnp` but those the prelude's shim has."""
+    try:
+        tree = ast.parse(source)
+        scopes = [symtable.symtable(source, "<step>", "exec")]
+    except SyntaxError:
+        return False
+    names: set[str] = set()
+    while scopes:
+        scope = scopes.pop()
+        module = scope.get_type() == "module"  # its names are globals: those it reads without defining them count
+        names |= {s.get_name() for s in scope.get_symbols()
+                  if ((s.is_referenced() and not s.is_assigned() and not s.is_imported()) if module else s.is_global())}
+        scopes += scope.get_children()
+    shim = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == "cnp"}
+    return names <= allowed and all(a == "PyArray_DIMS" or a.startswith("NPY_") for a in shim)
 
 
 # ---- the module -------------------------------------------------------------------------------------------------
@@ -161,7 +179,7 @@ def _c_string(text: str) -> str:
         return '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '\\"?' else f"\\{b:03o}"
                              for b in line.encode("utf-8")) + '\\n"'
 
-    lines = [quoted(line) for line in text.splitlines()]
+    lines = [quoted(line) for line in text.split("\n")]
     return "\n    ".join(lines) if lines else '""'
 
 
@@ -209,6 +227,8 @@ class _Module:
             elif isinstance(body.native, MatvecCall):
                 call = body.native
                 if call.fname not in self.matvec:  # equal nodes share one
+                    if not self.matvec:
+                        self.glue.append(_MATMUL)
                     self.matvec[call.fname] = call
                     self.helpers.update(call.helpers)
                     self.glue.append(_matvec_step(call))
@@ -352,6 +372,21 @@ def _reduce_step(fname: str, loop) -> str:
 
 # ---- fused_matvec: matvec_kernel.py's step function, in C -------------------------------------------------------
 
+# np.matmul(a, b, out=out), as matvec_kernel.py's `_fmv_matmul` (np.dot, which C offers, can sum in another order)
+_MATMUL = """static int ag_matmul(PyArrayObject *a, PyArrayObject *b, PyArrayObject *out) {
+    PyObject *numpy = PyImport_ImportModule("numpy"), *matmul = NULL, *args = NULL, *keywords = NULL, *r = NULL;
+    if (numpy != NULL) matmul = PyObject_GetAttrString(numpy, "matmul");
+    if (matmul != NULL) args = PyTuple_Pack(2, (PyObject *)a, (PyObject *)b);
+    if (args != NULL) keywords = Py_BuildValue("{sO}", "out", (PyObject *)out);
+    if (keywords != NULL) r = PyObject_Call(matmul, args, keywords);
+    Py_XDECREF(numpy);
+    Py_XDECREF(matmul);
+    Py_XDECREF(args);
+    Py_XDECREF(keywords);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}"""
+
 def _matvec_step(call: MatvecCall) -> str:
     t, num, size = c_type(call.dtype), c_typenum(call.dtype), call.itemsize
     x, w = call.names[0], call.names[1]
@@ -385,8 +420,7 @@ def _matvec_step(call: MatvecCall) -> str:
              "if (z == NULL || v == NULL || g == NULL || wc == NULL) goto fail;",
              f"wp = ({t} *)PyArray_DATA(wc);", f"zp = ({t} *)PyArray_DATA(z);", f"vp = ({t} *)PyArray_DATA(v);",
              "if (!fused && n > 0) {",  # X's rows are not contiguous: numpy's products, the loop computes v only
-             IND + f"PyObject *product = PyArray_MatrixProduct2((PyObject *){x}, (PyObject *){w}, z);",
-             IND + "if (product == NULL) goto fail;", IND + "Py_DECREF(product);", "}",
+             IND + f"if (ag_matmul({x}, {w}, z) < 0) goto fail;", "}",
              f"blk = {call.block_bytes} / (m * {size} > 1 ? m * {size} : 1);",
              f"blk = blk < {call.min_rows} ? {call.min_rows} : (blk > {call.chunk} ? {call.chunk} : blk);",
              "if (n > 0) {",
@@ -414,8 +448,7 @@ def _matvec_step(call: MatvecCall) -> str:
     if call.uses_err:
         code += ["if (err) {", IND + POW_ERROR, IND + "goto fail;", "}"]
     code += ["if (fused) {", IND + f"ag_fmv_sum_{call.suffix}(pp, units, m, ({t} *)PyArray_DATA(g));", "} else {",
-             IND + f"PyObject *product = PyArray_MatrixProduct2((PyObject *)v, (PyObject *){x}, g);",
-             IND + "if (product == NULL) goto fail;", IND + "Py_DECREF(product);", "}",
+             IND + f"if (ag_matmul(v, {x}, g) < 0) goto fail;", "}",
              "Py_DECREF(wc);", "Py_XDECREF(parts);", "wc = parts = NULL;"]
     names = list(dict.fromkeys(call.names))
     head = _step_head(call.fname, names, [])
@@ -472,7 +505,8 @@ def _runner(kernel: Kernel) -> str:
     fail = ["fail:", IND + "ag_clear_upper();", IND + "{", IND * 2 + "PyObject *failed = NULL;"]
     fail += [IND * 2 + line for line in failing]
     fail += [IND * 2 + f"ag_failed(step, where, ag_at(step, {len(kernel.steps)}, failed));", IND + "}"]
-    done = ["done:"] + ([IND + "ag_restore(quiet);"] if quiet else []) + [IND + "ag_clear_upper();"]
+    done = ["done:"] + ([IND + "if (ag_restore(quiet) < 0) Py_CLEAR(result);"] if quiet else [])
+    done.append(IND + "ag_clear_upper();")
     done += [IND + f"Py_XDECREF({n});" for n in names] + [IND + "return result;"]
     head = (f"static PyObject *ag{prefix}_run(PyObject *values, PyObject *consts, PyObject *where, PyObject *profile, "
             "PyObject *label, PyObject *labels) {")

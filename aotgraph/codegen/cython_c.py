@@ -187,7 +187,7 @@ class _Expr:
                 raise self.fail("a chained comparison (or 'is'/'in') has no C equivalent")
             return f"({e(node.left)} {_CMPOPS[type(node.ops[0])]} {e(node.comparators[0])})"
         if isinstance(node, ast.IfExp):
-            return f"({e(node.test, True)} ? {e(node.body)} : {e(node.orelse)})"
+            return self.choice(e(node.test, True), e(node.body), e(node.orelse))
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             return f"{e(node.value)}[{e(node.slice)}]"
         if isinstance(node, ast.Call) and not node.keywords:
@@ -207,7 +207,23 @@ class _Expr:
             # types not plain to see: C11's _Generic picks
             return (f"_Generic({quotient}, float: floorf({quotient}), double: floor({quotient}), "
                     f"long double: floorl({quotient}), default: {quotient})")
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod)):
+            # Cython writes an integer literal that meets a C float as a double literal (`1 + e` is `1.0 + e`): the
+            # arithmetic is then double, also for a float e (a float32 sigmoid rounds once, from double)
+            if _int_literal(node.left) and self.floating(node.right):
+                left = f"{node.left.value}.0"
+            if _int_literal(node.right) and self.floating(node.left):
+                right = f"{node.right.value}.0"
         return f"({left} {_BINOPS[type(node.op)]} {right})"  # a float % is a C error: never silently wrong
+
+    def floating(self, node: ast.expr) -> bool:
+        """Whether `node` is plainly of a C floating type (then an integer literal it meets is a double in Cython)."""
+        t = self.type_of(node)
+        if t is not None:
+            return t.removeprefix("const ") in _FLOATS
+        parts = {ast.UnaryOp: lambda: [node.operand], ast.BinOp: lambda: [node.left, node.right],
+                 ast.IfExp: lambda: [node.body, node.orelse]}.get(type(node), lambda: [])()
+        return any(map(self.floating, parts))
 
     def type_of(self, node: ast.expr) -> str | None:
         """The C type of `node` where it is plain to see (None: not known)."""
@@ -241,6 +257,13 @@ class _Expr:
             return repr(value)  # the shortest text that reads back as the same double
         raise self.fail(f"unsupported constant {value!r}")
 
+    def choice(self, test: str, yes: str, no: str) -> str:
+        """`yes` if `test` else `no`, as Cython writes it: an if/else into a temporary. gcc -O1 if-converts that in a
+        loop it vectorizes, not always a `?:` inside an expression (a float32 sigmoid's chunk loop was left scalar)."""
+        self.counter[0] += 1
+        r = f"__ag_c{self.counter[0]}"
+        return f"({{ __typeof__({test} ? {yes} : {no}) {r}; if ({test}) {r} = {yes}; else {r} = {no}; {r}; }})"
+
     def call(self, node: ast.Call) -> str:
         args = [self.emit(a) for a in node.args]
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -255,13 +278,17 @@ class _Expr:
             self.counter[0] += 1
             a, b = f"__ag_a{self.counter[0]}", f"__ag_b{self.counter[0]}"
             op = "<" if name == "min" else ">"
-            return (f"({{ __typeof__({args[0]}) {a} = {args[0]}; __typeof__({args[1]}) {b} = {args[1]}; "
-                    f"{b} {op} {a} ? {b} : {a}; }})")
+            choice = self.choice(f"({b} {op} {a})", b, a)
+            return f"({{ __typeof__({args[0]}) {a} = {args[0]}; __typeof__({args[1]}) {b} = {args[1]}; {choice}; }})"
         if name in _BUILTINS:
             raise self.fail(f"Python's {name}() is compiled by Cython, not a C function")
         if isinstance(node.func, ast.Starred) or any(isinstance(a, ast.Starred) for a in node.args):
             raise self.fail("unsupported call")
         return f"{self.emit(node.func)}({', '.join(args)})"
+
+
+def _int_literal(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) is int
 
 
 # ---- statements ---------------------------------------------------------------------------------------------
@@ -338,6 +365,10 @@ class _Function:
         parsed = _Expr(text, line.number, [0], self.types)
         return parsed.integral(ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body)
 
+    def floating(self, text: str, line: _Line) -> bool:
+        parsed = _Expr(text, line.number, [0], self.types)
+        return parsed.floating(ast.parse(parsed.rewrite(0, len(parsed.toks)), mode="eval").body)
+
     def block(self, lines: list[_Line]) -> list[str]:
         """C lines of a block's statements (indented relative to the block)."""
         out: list[str] = []
@@ -413,6 +444,9 @@ class _Function:
         if op == "//=" and not (self.integral(parts[0][0], line) and self.integral(parts[1][0], line)):
             raise _fail(line.number, text, "'//=' of operands not plainly integers (Cython floors a float quotient)")
         if op in _AUGMENTED:
+            literal = re.fullmatch(r"\d+", parts[1][0])
+            if op in ("+=", "-=", "*=", "/=") and literal and self.floating(parts[0][0], line):
+                value = f"{parts[1][0]}.0"  # as in an expression: Cython's `x -= 1` on a float x is `x - 1.0`
             return [f"{targets[0]} {op.replace('//=', '/=')} {value};"]
         if len(targets) == 1:
             return [f"{targets[0]} = {value};"]

@@ -160,7 +160,7 @@ class Function:
         found = [stem + suffix for suffix in (".pyx", ".c") if _os.path.exists(stem + suffix)]
         if not found:
             raise FileNotFoundError(f"the generated source of function {self.name!r} is not beside its module: "
-                                    f"{stem}.pyx")
+                                    f"{stem}.pyx or .c")
         with open(found[0], encoding="utf-8") as f:
             return f.read()
 

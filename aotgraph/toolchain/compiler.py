@@ -391,16 +391,16 @@ def _compile_c(
         code, out = probe.finish_compile(proc)
     except CompileTimeoutError as err:
         log.append(f"$ {cmd}\n{err.output.strip()}\n{err}")
-        kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)
+        kept = _keep_failed(c_file if plan.in_c else c_file.with_suffix(".pyx"), plan, cache_dir, log)
         raise CompileTimeoutError(f"Building the generated module {plan.qualname!r} failed: {err}. The source is "
                                   f"kept at {kept}", err.output) from None
     log.append(f"$ {cmd}\n{out.strip()}\ncompiler: {time.perf_counter() - start:.2f} s, exit code {code}")
     if code != 0 or not (c_file.parent / output).exists():
-        kept = _keep_failed(c_file.with_suffix(".pyx"), plan, cache_dir, log)
+        kept = _keep_failed(c_file if plan.in_c else c_file.with_suffix(".pyx"), plan, cache_dir, log)
         hint = probe.diagnose(out)
         raise BuildError(
             f"The C compiler failed on the generated module {plan.qualname!r} (exit code {code}); the source is "
-            f"kept at {kept}{' (C file beside it)' if c_file.exists() else ''}\n"
+            f"kept at {kept}{' (C file beside it)' if c_file.exists() and not plan.in_c else ''}\n"
             f"{hint + chr(10) if hint else ''}--- compiler output (last lines) ---\n{_tail(out)}"
         )
     cache.stats.builds += 1

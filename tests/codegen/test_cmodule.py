@@ -43,7 +43,8 @@ def _cases() -> dict:
         "reductions": ([x], [x.sum(), x.sum(axis=0), x.sum(axis=1, keepdims=True), x.max(axis=0), x.min(),
                              x.prod(axis=1), (x > 0).any(axis=1), at.exp(x).mean(axis=0)], [xv]),
         "ints": ([i, j], [i // j, i % j, i ** 2, (i * j).prod(axis=0), at.maximum(i, j)], [iv, jv]),
-        "float32": ([fx], [at.sqrt(abs(fx)) * 2 - fx.sum(axis=0)], [big.astype(np.float32)]),
+        "float32": ([fx], [at.sqrt(abs(fx)) * 2 - fx.sum(axis=0), at.sigmoid(fx), at.softplus(fx) // 0.3],
+                    [big.astype(np.float32)]),
         "calls": ([x, y], [at.dot(x, y), x.T[::2], at.concatenate([y, y]), x.reshape((-1,)).shape[0] * 1.0,
                            at.nnet.softmax(x)], [xv[:, :40], xv[0, :40]]),
     }
@@ -69,6 +70,30 @@ def test_c_modules_give_the_bits_of_cython_modules(name, request):
     for k, (a, b) in enumerate(zip(got, reference)):
         np.testing.assert_allclose(a, b, rtol=1e-5 if a.dtype == np.float32 else 1e-12, atol=1e-12,
                                    err_msg=f"{name} output {k}")
+
+
+def test_c_modules_vectorize_the_loops_cython_modules_vectorize():
+    """The translated loops keep the shape gcc vectorizes (a choice is an if/else into a temporary, as Cython writes
+    it: a `?:` inside an expression left a float32 sigmoid's loop scalar at -O1): both call the same vector math."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nm") is None:
+        pytest.skip("no nm to list the module's symbols")
+    x = at.fvector("x")
+    outputs = [at.sigmoid(x), at.softplus(x) * at.exp(-x), at.maximum(at.tanh(x), 0.1)]
+    symbols = []
+    for in_c in (True, False):
+        ag.config.kernels_in_c = in_c
+        try:
+            f = ag.function([x], outputs, mode="FAST_RUN")
+        finally:
+            ag.config.kernels_in_c = True
+        f._thunk.__self__.wait()  # its module may still be compiling (config.background_builds)
+        listed = subprocess.run(["nm", "-D", sys.modules[f._thunk.__self__.module].__file__], capture_output=True,
+                                text=True, check=True).stdout
+        symbols.append({line.split()[-1] for line in listed.splitlines() if "_ZGV" in line})
+    assert symbols[0] == symbols[1]
 
 
 def test_the_logistic_regression_step_is_one_c_module_with_the_fused_pass():
