@@ -146,3 +146,23 @@ def test_a_negative_size_raises_and_moves_no_stream(compiled):
         f(ARGS[0], ARGS[1], -1)
     for (state, _), before in zip(streams.state_updates, start):
         np.testing.assert_array_equal(state.get_value(), before)
+
+
+def test_uniform_draws_alone_compile_without_the_transforms():
+    """A uniform draw's step calls _rng_uniforms only: its module holds none of the other distributions'
+    transforms (~0.6 MB of C), and it draws what FAST_COMPILE draws."""
+    from aotgraph.codegen.lower import lower
+    from aotgraph.rewrite import optimize_spec
+
+    def uniforms(mode):
+        s = RandomStreams(7)
+        n = at.lscalar("n")
+        return ag.function([n], [s.uniform((n,), low=-1.0, high=2.0), s.uniform((2, 3), dtype="float32")], mode=mode)
+
+    f = uniforms("FAST_RUN")
+    assert set(lower(optimize_spec(f._spec, "fast_run"), "f0").helpers) == {"_rng_uniforms", "_np_fill"}
+    normal = ag.function([], RandomStreams(7).normal((3,)), mode="FAST_COMPILE")
+    assert "_rng_sample" in lower(optimize_spec(normal._spec, "fast_run"), "f0").helpers
+    want = uniforms("FAST_COMPILE")
+    for _ in range(2):
+        assert_same(f(5), want(5))
