@@ -1,8 +1,10 @@
 """Compiled random streams: the same seed gives the same bits in FAST_COMPILE, FAST_RUN (any number of
 threads) and a module built with `ag.build`, whose saved stream states restore like any shared value.
 
-Two builds in all: one in-process FAST_RUN function drawing every distribution (and the dropout and
-corruption graphs), and one built module made from it.
+Three builds in all: one in-process FAST_RUN function drawing every distribution (and the dropout and
+corruption graphs), and two built modules that draw the same outputs between them (PARTS: one module of all of
+them was 2.22 MB of C, over the test budget of tests/buildbatches.py). A module with any random draw holds every
+distribution's transforms (~0.6 MB of C: one uniform draw alone made 1.64 MB), so each half is 1.9-2.0 MB.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def draws(seed: int):
     return [x, p, n], outputs, s
 
 
+# the outputs of `draws` in each built module: uniform and normal draws with the corruption and dropout graphs;
+# two more uniform draws, binomial, integers, multinomial, choice and permutation (1.9-2.0 MB of C each)
+PARTS = {"draws_a": [0, 1, 2, 5, 6, 7, 8, 18, 19], "draws_b": [3, 4, *range(9, 18)]}
 ARGS = (np.arange(1.0, 13.0).reshape(3, 4), np.array([0.1, 0.5, 0.9, 0.3, 0.7, 0.2]), 4)
 
 
@@ -102,29 +107,35 @@ def test_a_big_draw_matches_the_philox_reference(compiled):
     state.set_value(before)
 
 
-def test_built_module_saves_restores_and_repeats_the_streams(compiled, build_module):
-    f, streams, outputs = compiled
-    streams.seed(42)  # every stream back to its start, whatever other tests drew
-    start = [state.get_value() for state, _ in streams.state_updates]
-    module = build_module({"draws": f}, "random_draws_module")
-    want = reference_calls(2)
-    names = [state.name for state, _ in streams.state_updates]
-    np.testing.assert_array_equal(module.get_value(names[0]), start[0])  # the state was saved with the module
-    first = module.draws(*ARGS)
-    assert_same(first, want[0])
-    saved = [module.get_value(name) for name in names]
-    assert_same(module.draws(*ARGS), want[1])
-    for name, value in zip(names, saved):
-        module.set_value(name, value)
-    assert_same(module.draws(*ARGS), want[1])
-    before_failure = [module.get_value(name) for name in names]
-    bad_state = np.array([1, 2, 3], dtype=np.uint64)
-    module.set_value(names[0], bad_state)
-    with pytest.raises(ValueError, match="state must be a uint64 array"):
-        module.draws(*ARGS)
-    np.testing.assert_array_equal(module.get_value(names[0]), bad_state)
-    for name, value in zip(names[1:], before_failure[1:]):  # a failed call commits no update
-        np.testing.assert_array_equal(module.get_value(name), value)
+def test_built_modules_save_restore_and_repeat_the_streams(build_modules):
+    inputs, outputs, streams = draws(seed=42)
+    parts = {name: ag.function(inputs, [outputs[k] for k in picked], on_unused_input="ignore")
+             for name, picked in PARTS.items()}
+    built = build_modules({f"random_{name}_module": {name: fn} for name, fn in parts.items()})
+    modules = {name: built[f"random_{name}_module"] for name in PARTS}
+    assert sorted(k for picked in PARTS.values() for k in picked) == list(range(len(outputs)))
+    names = {name: module.shared_names() for name, module in modules.items()}
+    start = {state.name: state.get_value() for state, _ in streams.state_updates}
+    assert sorted(n for part in names.values() for n in part) == sorted(start)  # each stream in one module
+    wanted = reference_calls(2)
+    want = [{name: [calls[k] for k in picked] for name, picked in PARTS.items()} for calls in wanted]
+    for name, module in modules.items():
+        for key in names[name]:  # the state was saved with the module
+            np.testing.assert_array_equal(module.get_value(key), start[key])
+        assert_same(getattr(module, name)(*ARGS), want[0][name])
+        saved = [module.get_value(key) for key in names[name]]
+        assert_same(getattr(module, name)(*ARGS), want[1][name])
+        for key, value in zip(names[name], saved):
+            module.set_value(key, value)
+        assert_same(getattr(module, name)(*ARGS), want[1][name])
+        before_failure = [module.get_value(key) for key in names[name]]
+        bad_state = np.array([1, 2, 3], dtype=np.uint64)
+        module.set_value(names[name][0], bad_state)
+        with pytest.raises(ValueError, match="state must be a uint64 array"):
+            getattr(module, name)(*ARGS)
+        np.testing.assert_array_equal(module.get_value(names[name][0]), bad_state)
+        for key, value in zip(names[name][1:], before_failure[1:]):  # a failed call commits no update
+            np.testing.assert_array_equal(module.get_value(key), value)
 
 
 def test_a_negative_size_raises_and_moves_no_stream(compiled):
@@ -135,3 +146,23 @@ def test_a_negative_size_raises_and_moves_no_stream(compiled):
         f(ARGS[0], ARGS[1], -1)
     for (state, _), before in zip(streams.state_updates, start):
         np.testing.assert_array_equal(state.get_value(), before)
+
+
+def test_uniform_draws_alone_compile_without_the_transforms():
+    """A uniform draw's step calls _rng_uniforms only: its module holds none of the other distributions'
+    transforms (~0.6 MB of C), and it draws what FAST_COMPILE draws."""
+    from aotgraph.codegen.lower import lower
+    from aotgraph.rewrite import optimize_spec
+
+    def uniforms(mode):
+        s = RandomStreams(7)
+        n = at.lscalar("n")
+        return ag.function([n], [s.uniform((n,), low=-1.0, high=2.0), s.uniform((2, 3), dtype="float32")], mode=mode)
+
+    f = uniforms("FAST_RUN")
+    assert set(lower(optimize_spec(f._spec, "fast_run"), "f0").helpers) == {"_rng_uniforms", "_np_fill"}
+    normal = ag.function([], RandomStreams(7).normal((3,)), mode="FAST_COMPILE")
+    assert "_rng_sample" in lower(optimize_spec(normal._spec, "fast_run"), "f0").helpers
+    want = uniforms("FAST_COMPILE")
+    for _ in range(2):
+        assert_same(f(5), want(5))

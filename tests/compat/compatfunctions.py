@@ -152,9 +152,9 @@ EXACT = {"trunc", "isnan", "isinf", "sgn", "abs_", "iround", "isclose", "allclos
          "relu_alpha"}
 
 # the functions a module built with ag.build can hold (not those sharing another function's container)
-# NAMES split between functions of ~35 outputs each (one function of all 97 was a kernel of 189 steps and ~4 MB of
-# C; tests/buildbatches.py)
-NAME_GROUPS = {f"names_{k // 35}": NAMES[k:k + 35] for k in range(0, len(NAMES), 35)}
+# NAMES split between functions of 25 outputs each (one function of all 97 was a kernel of 189 steps and ~4 MB of
+# C; of 35 outputs, names_1 alone was 2.09 MB: tests/buildbatches.py); names_0 shares a module with the small ones
+NAME_GROUPS = {f"names_{k // 25}": NAMES[k:k + 25] for k in range(0, len(NAMES), 25)}
 BUILT = ["view_out", "self_out", "view_out_borrowed", "self_out_borrowed", "two_outputs", "int_counter", "cut",
          "grad_const", "grad_of_int", "implicit_const", *NAME_GROUPS, "helpers"]
 
