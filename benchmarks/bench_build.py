@@ -2,9 +2,9 @@
 
     python benchmarks/bench_build.py
 
-Cold: a fresh build cache (a temporary AOTGRAPH_CACHE_DIR), so Cython and the C compiler run (for
-the in-process build, Cython's shared utility module is built first, once per cache: reported
-separately). Cache hit: the same graph built again in this process (a fresh graph, so everything but
+Cold: a fresh build cache (a temporary AOTGRAPH_CACHE_DIR), so the compilers run (gcc alone for an in-process
+module written in C, Cython and gcc for ag.build; Cython's shared utility module is built first, once per cache:
+reported separately). Cache hit: the same graph built again in this process (a fresh graph, so everything but
 the compiler runs: lowering, rendering, hashing, the cache lookup and import), and for ag.build, the
 whole build of the same module again. Targets (issue 3): cold <= 5 s, cache hit <= 0.1 s. Ratios
 against the time numpy takes to run one training step, to give a scale.

@@ -187,7 +187,7 @@ class _Expr:
                 raise self.fail("a chained comparison (or 'is'/'in') has no C equivalent")
             return f"({e(node.left)} {_CMPOPS[type(node.ops[0])]} {e(node.comparators[0])})"
         if isinstance(node, ast.IfExp):
-            return self.choice(e(node.test, True), e(node.body), e(node.orelse))
+            return self.choice(e(node.test, True), e(node.body), e(node.orelse), self.common(node.body, node.orelse))
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, (ast.Slice, ast.Tuple)):
             return f"{e(node.value)}[{e(node.slice)}]"
         if isinstance(node, ast.Call) and not node.keywords:
@@ -257,12 +257,25 @@ class _Expr:
             return repr(value)  # the shortest text that reads back as the same double
         raise self.fail(f"unsupported constant {value!r}")
 
-    def choice(self, test: str, yes: str, no: str) -> str:
-        """`yes` if `test` else `no`, as Cython writes it: an if/else into a temporary. gcc -O1 if-converts that in a
-        loop it vectorizes, not always a `?:` inside an expression (a float32 sigmoid's chunk loop was left scalar)."""
+    def choice(self, test: str, yes: str, no: str, type_: str | None) -> str:
+        """`yes` if `test` else `no`, as Cython writes it: an if/else into a temporary of the branches' type (`type_`,
+        else C's type of `?:`, which promotes two int8 to int). gcc -O1 if-converts that in a loop it vectorizes,
+        not always a `?:` inside an expression (a float32 sigmoid's chunk loop was left scalar), nor a temporary of
+        another width than the loop's (an int8 abs among float32 math left a whole fused loop scalar)."""
         self.counter[0] += 1
         r = f"__ag_c{self.counter[0]}"
-        return f"({{ __typeof__({test} ? {yes} : {no}) {r}; if ({test}) {r} = {yes}; else {r} = {no}; {r}; }})"
+        declared = type_ or f"__typeof__({test} ? {yes} : {no})"
+        return f"({{ {declared} {r}; if ({test}) {r} = {yes}; else {r} = {no}; {r}; }})"
+
+    def common(self, a: ast.expr, b: ast.expr) -> str | None:
+        """Cython's type of a choice between `a` and `b` where it is plain to see: theirs when they agree, the
+        other's when one is an integer literal (Cython makes it of that type)."""
+        ta, tb = self.type_of(a), self.type_of(b)
+        if _int_literal(a) and tb is not None:
+            return tb
+        if _int_literal(b) and ta is not None:
+            return ta
+        return ta if ta is not None and ta == tb else None
 
     def call(self, node: ast.Call) -> str:
         args = [self.emit(a) for a in node.args]
@@ -278,7 +291,7 @@ class _Expr:
             self.counter[0] += 1
             a, b = f"__ag_a{self.counter[0]}", f"__ag_b{self.counter[0]}"
             op = "<" if name == "min" else ">"
-            choice = self.choice(f"({b} {op} {a})", b, a)
+            choice = self.choice(f"({b} {op} {a})", b, a, self.common(node.args[1], node.args[0]))
             return f"({{ __typeof__({args[0]}) {a} = {args[0]}; __typeof__({args[1]}) {b} = {args[1]}; {choice}; }})"
         if name in _BUILTINS:
             raise self.fail(f"Python's {name}() is compiled by Cython, not a C function")

@@ -73,27 +73,35 @@ def test_c_modules_give_the_bits_of_cython_modules(name, request):
 
 
 def test_c_modules_vectorize_the_loops_cython_modules_vectorize():
-    """The translated loops keep the shape gcc vectorizes (a choice is an if/else into a temporary, as Cython writes
-    it: a `?:` inside an expression left a float32 sigmoid's loop scalar at -O1): both call the same vector math."""
+    """The translated loops keep the shape gcc vectorizes (a choice is an if/else into a temporary of its branches'
+    type, as Cython writes it: a `?:` inside an expression left a float32 sigmoid's loop scalar at -O1): both call
+    the same vector math functions."""
     import shutil
     import subprocess
 
     if shutil.which("nm") is None:
         pytest.skip("no nm to list the module's symbols")
-    x = at.fvector("x")
-    outputs = [at.sigmoid(x), at.softplus(x) * at.exp(-x), at.maximum(at.tanh(x), 0.1)]
-    symbols = []
-    for in_c in (True, False):
-        ag.config.kernels_in_c = in_c
-        try:
-            f = ag.function([x], outputs, mode="FAST_RUN")
-        finally:
-            ag.config.kernels_in_c = True
-        f._thunk.__self__.wait()  # its module may still be compiling (config.background_builds)
-        listed = subprocess.run(["nm", "-D", sys.modules[f._thunk.__self__.module].__file__], capture_output=True,
-                                text=True, check=True).stdout
-        symbols.append({line.split()[-1] for line in listed.splitlines() if "_ZGV" in line})
-    assert symbols[0] == symbols[1]
+    x, i = at.fvector("x"), at.tensor("int8", (None, None), name="i")
+    graphs = {"float32 math": ([x], [at.sigmoid(x), at.softplus(x) * at.exp(-x), at.maximum(at.tanh(x), 0.1)]),
+              # choices between two int8 (abs) among float32 math in one loop: a temporary of C's type for a choice
+              # (int) kept the whole loop scalar
+              "int8 ops": ([i], [op(i) for op in (
+                  at.floor, at.ceil, at.trunc, at.sgn, abs, at.neg, at.sqr, at.sqrt, at.exp, at.expm1, at.log,
+                  at.log1p, at.sin, at.tanh, at.sigmoid, at.softplus, at.erf, at.isnan, at.isinf, at.invert,
+                  at.round_half_to_even, at.iround)] + [at.cast(i, d) for d in ("int32", "uint8", "float32", "bool")])}
+    for name, (inputs, outputs) in graphs.items():
+        symbols = []
+        for in_c in (True, False):
+            ag.config.kernels_in_c = in_c
+            try:
+                f = ag.function(inputs, outputs, mode="FAST_RUN")
+            finally:
+                ag.config.kernels_in_c = True
+            f._thunk.__self__.wait()  # its module may still be compiling (config.background_builds)
+            listed = subprocess.run(["nm", "-D", sys.modules[f._thunk.__self__.module].__file__],
+                                    capture_output=True, text=True, check=True).stdout
+            symbols.append({line.split()[-1] for line in listed.splitlines() if "_ZGV" in line})
+        assert symbols[0] == symbols[1] and symbols[0], name
 
 
 def test_the_logistic_regression_step_is_one_c_module_with_the_fused_pass():
