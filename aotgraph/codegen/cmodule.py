@@ -179,8 +179,7 @@ def _c_string(text: str) -> str:
         return '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '\\"?' else f"\\{b:03o}"
                              for b in line.encode("utf-8")) + '\\n"'
 
-    lines = [quoted(line) for line in text.split("\n")]
-    return "\n    ".join(lines) if lines else '""'
+    return "\n    ".join(quoted(line) for line in text.split("\n"))
 
 
 class _Module:
