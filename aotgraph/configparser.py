@@ -22,9 +22,10 @@ class Config:
     on one module and the build fails with a BuildError that names this setting.
 
     background_builds (AOTGRAPH_BACKGROUND_BUILDS, default on; "0" turns it off): once the first compiled function
-    of the process is built, `ag.function` returns when Cython is done with a new module, and the C compiler
-    finishes it in the background while the program goes on (the next function's Cython, the user's code); the
-    function's first call waits for it. Off: `ag.function` returns when the module is built and imported.
+    of the process is built, `ag.function` returns when a new module's source is ready (at once for a module written
+    in C, when Cython is done for the others), and the C compiler finishes it in the background while the program
+    goes on (the next function's Cython, the user's code); the function's first call waits for it. Off:
+    `ag.function` returns when the module is built and imported.
 
     kernels_in_c (AOTGRAPH_KERNELS_IN_C, default on; "0" turns it off): an in-process module whose every step has a C
     rendering (elementwise loops, reductions, numpy calls, the fused X @ w / X.T @ v pass) is written in C directly

@@ -1,7 +1,8 @@
-"""The in-process Cython backend: the linker of mode FAST_RUN (`compile/mode.py` `LINKERS['cython']`).
+"""The in-process backend: the linker of mode FAST_RUN (`compile/mode.py` `LINKERS['cython']`).
 
 `make_thunk(spec, label)` lowers the spec, renders a module holding its kernel (without the
-runtime: in process, `aotgraph.runtime.Function` drives it), builds it through the cache (a hit when
+runtime: in process, `aotgraph.runtime.Function` drives it), in C when every step has a C rendering
+(codegen/cmodule.py, `config.kernels_in_c`) and else in Cython, builds it through the cache (a hit when
 the same source was built before, in any process), imports it and returns the kernel's `run`.
 In-process modules run on this machine only: they are compiled for its CPU (-march=native), with
 OpenMP and with the C library's vector math functions when available (see aotgraph/toolchain/probe.py). The

@@ -187,3 +187,14 @@ def test_c_modules_are_cached_like_cython_ones():
     g = ag.function([other], at.cos(other) * 3, mode="FAST_RUN")
     np.testing.assert_allclose(g(np.arange(3.0)), np.cos(np.arange(3.0)) * 3, rtol=1e-15)
     assert cache.stats.builds == builds and _in_c(g)
+
+
+@pytest.mark.parametrize("text, expected", [("0", False), ("off", False), (" No ", False), ("1", True), ("", True)])
+def test_the_environment_switches_it(text, expected):
+    import os
+    import subprocess
+
+    env = {**os.environ, "AOTGRAPH_KERNELS_IN_C": text}
+    shown = subprocess.run([sys.executable, "-c", "import aotgraph; print(aotgraph.config.kernels_in_c)"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == str(expected)
