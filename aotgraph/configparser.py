@@ -28,9 +28,9 @@ class Config:
     `ag.function` returns when the module is built and imported.
 
     kernels_in_c (AOTGRAPH_KERNELS_IN_C, default on; "0" turns it off): an in-process module whose every step has a C
-    rendering (elementwise loops, reductions, numpy calls, the fused X @ w / X.T @ v pass) is written in C directly
-    and built by the C compiler alone, without Cython (a cold first use in a fraction of the time). Off, or for a
-    module with a scan, a convolution or a random draw: Cython, as modules built with ag.build always are.
+    rendering (elementwise loops, reductions, numpy calls, random draws, the fused X @ w / X.T @ v pass) is written
+    in C directly and built by the C compiler alone, without Cython (a cold first use in a fraction of the time). Off,
+    or for a module with a scan, a convolution or pooling: Cython, as modules built with ag.build always are.
     """
 
     def __init__(self) -> None:

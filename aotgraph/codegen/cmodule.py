@@ -7,10 +7,11 @@ loops.py, reduction.py and scalar.py print them as `noexcept nogil` Cython with 
 cython_c.py. The glue around them (what loops.py's and render.py's step functions and runners do with Python
 objects) is written here in C, statement for statement, and calls the kernel support (kernel_support.pyx.j2) through
 the C functions that extension exports. Steps that call numpy (ops.py) run as Python functions made when the module
-starts, from the same statements; fused_matvec steps have a C step of their own (`_matvec_step`).
+starts, from the same statements (a random draw's `_rng_uniforms`, Cython there, is a C function they call:
+`PYTHON_NATIVES`); fused_matvec steps have a C step of their own (`_matvec_step`).
 
-A kernel takes this path when every step has a rendering here (`renderable`); a scan, a convolution, a random draw
-or a Cython-only helper keeps the whole module on the Cython backend (render.py), as do ag.build modules.
+A kernel takes this path when every step has a rendering here (`renderable`); a scan, a convolution or pooling, or
+a Cython-only helper keeps the whole module on the Cython backend (render.py), as do ag.build modules.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from aotgraph.codegen.dtypes import CTYPE, TYPENUM
 from aotgraph.codegen.ir import PER_ROW, CallStep, ElemwiseStep, Kernel, ReduceStep
 from aotgraph.codegen.loops import BLOCK, elemwise_loop, reduce_loop, unique_names
 from aotgraph.codegen.matvec_kernel import MatvecCall, matvec_c_source
+from aotgraph.codegen.random_kernel import C_UNIFORMS
 from aotgraph.codegen.render import render_template
 from aotgraph.codegen.scalar import vector_math_declarations
 from aotgraph.tensor.reduction import KINDS
@@ -72,6 +74,16 @@ def _count(n, typenum):
     return np.asarray(n, dtype=np.int64).astype(_DTYPES[typenum])
 '''.replace("DTYPE_NAMES", repr(tuple(CTYPE)))
 _PYTHON_GLOBALS = {"np", "cnp", "_count"}
+# Helpers of numpy-call steps that are Cython there and C here: a Python-callable C function each (its C, which
+# defines `ag_def<name>`, its PyMethodDef), handed to the steps' Python by name when the module starts
+PYTHON_NATIVES = {"_rng_uniforms": C_UNIFORMS}
+
+
+def python_helper(text: str) -> str | None:
+    """A helper's Python source without its Cython decorators (random_transforms' `@cython.boundscheck(True)`: plain
+    Python's behaviour), or None when it is not plain Python."""
+    lines = [line for line in text.strip("\n").split("\n") if not line.startswith("@cython.")]
+    return "\n".join(lines) if lines and lines[0].startswith("def ") else None
 
 
 def c_type(dtype: str) -> str:
@@ -107,7 +119,8 @@ def _step_renderable(body) -> bool:
 def _python_function(fname: str, body: CallStep) -> str | None:
     """The Python source of a numpy-call step as a function, or None when its statements are not plain Python
     over numpy, ops.py's helpers and the prelude's names."""
-    if any(not text.lstrip().startswith("def ") for text in body.helpers.values()):
+    helpers = {name: python_helper(text) for name, text in body.helpers.items() if name not in PYTHON_NATIVES}
+    if None in helpers.values():
         return None
     params = ", ".join(unique_names(body.ins))
     outs = [b.name for b in body.outs]
@@ -115,7 +128,7 @@ def _python_function(fname: str, body: CallStep) -> str | None:
     source = "\n".join([f"def {fname}({params}):"] + [IND + line for line in lines]
                        + [IND + f"return {', '.join(outs)}{',' if len(outs) > 1 else ''}"])
     allowed = _PYTHON_GLOBALS | set(body.helpers) | set(dir(builtins))
-    sources = [source] + list(body.helpers.values())
+    sources = [source] + list(helpers.values())
     return source if all(_plain_python(text, allowed) for text in sources) else None
 
 
@@ -167,6 +180,7 @@ def render_c_module(kernels: list[Kernel], support: str, title: str = "") -> str
         glue=module.glue,
         runners=[f"ag_{k.name}_run" for k in kernels],
         python_steps=module.python_steps,
+        python_natives=sorted(module.python_natives),
         python_source=_c_string(module.python) if module.python_steps else "",
         sizes_format="(" + "(iii)" * len(kernels) + ")",
         sizes=sizes,
@@ -191,6 +205,7 @@ class _Module:
         self.glue: list[str] = []  # C
         self.python_helpers: dict[str, str] = {}  # name -> Python source (ops.py's helpers)
         self.python_steps: dict[str, str] = {}  # step function name -> its Python source
+        self.python_natives: set[str] = set()  # PYTHON_NATIVES the steps call
         self.matvec: dict[str, MatvecCall] = {}
 
     @property
@@ -201,6 +216,7 @@ class _Module:
 
     def c_blocks(self) -> list[str]:
         blocks = [matvec_c_source()] if self.matvec else []
+        blocks += [PYTHON_NATIVES[name] for name in sorted(self.python_natives)]
         cython = [self.helpers[name] for name in sorted(self.helpers)] + self.kernels
         cython += ["\n".join(call.units_lines) for call in self.matvec.values()]
         return blocks + [translate("\n\n\n".join(cython))]
@@ -208,8 +224,10 @@ class _Module:
     def add_kernel(self, kernel: Kernel) -> None:
         prefix = f"_{kernel.name}"
         for name, text in kernel.helpers.items():
-            if text.lstrip().startswith("def "):
-                self.python_helpers[name] = text.strip("\n")
+            if name in PYTHON_NATIVES:
+                self.python_natives.add(name)
+            elif python_helper(text) is not None:
+                self.python_helpers[name] = python_helper(text)
             elif not name.startswith("_fmv"):  # a fused_matvec's Cython: its C comes with the step (MatvecCall)
                 self.helpers[name] = text
         for index, step in enumerate(kernel.steps):

@@ -2,8 +2,9 @@
 
 `random_draw` nodes become numpy-call steps (OPS["random_draw"]) that ask `_rng_uniforms` for the draw's
 uniforms and hand them to `_rng_sample`, the very source of aotgraph/tensor/random_transforms.py copied into
-the module. `_rng_uniforms` computes Philox blocks eight at a time, one 32x32->64 multiply per lane and
-round, and writes the floats directly, with the constants of aotgraph/tensor/philox.py and its exact bit
+the module (a Cython function; in a module written in C, codegen/cmodule.py, the same function in C, `C_UNIFORMS`,
+which the steps' Python calls). `_rng_uniforms` computes Philox blocks eight at a time, one 32x32->64 multiply
+per lane and round, and writes the floats directly, with the constants of aotgraph/tensor/philox.py and its exact bit
 conversion, so its output equals the numpy reference bit for bit. float64 draws (the common case) take one of
 the forms of the same rounds: plain C that gcc vectorizes for AVX-512 (builds for such a CPU) and other
 architectures, or, on x86-64 builds without AVX-512 (portable builds, wheels), chosen at run time by the CPU:
@@ -305,6 +306,94 @@ cdef tuple _rng_uniforms(cnp.ndarray state, tuple shape, bint f64):
 '''
 
 
+# `_rng_uniforms` for modules written in C (codegen/cmodule.py): the function above, statement for statement, as a
+# Python-callable C function that the module hands to its numpy-call steps (their statements call it by name).
+_C_UNIFORMS = """
+static void ag_rng_groups(int f64, npy_uint64 key, npy_uint64 counter, npy_int64 g0, npy_int64 g1, char *out) {
+    if (f64) ag_philox_f64(key, counter, g0, g1, (double *)out + 16 * g0);
+    else ag_philox_f32(key, counter, g0, g1, (float *)out + 32 * g0);
+}
+
+/* _rng_uniforms(state, shape, f64) -> (uniforms in (0, 1) of `shape`, float64 or float32, the state after them) */
+static PyObject *ag_rng_uniforms(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    npy_intp dims[64], two = $state_size;
+    npy_int64 n = 1, per_group, full, rest, words;
+    npy_uint64 key, counter;
+    int nd, k, t, f64, nt;
+    PyArrayObject *state, *out = NULL, *new_state = NULL;
+    char *data;
+    double tail[32];  /* one group: 16 doubles or 32 floats */
+    (void)self;
+    if (nargs != 3 || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "_rng_uniforms(state, shape, f64) takes a tuple shape");
+        return NULL;
+    }
+    nd = (int)PyTuple_GET_SIZE(args[1]);
+    if (nd > 64) {
+        PyErr_SetString(PyExc_ValueError, "random draw: more than 64 dimensions");
+        return NULL;
+    }
+    if ((f64 = PyObject_IsTrue(args[2])) < 0) return NULL;
+    for (k = 0; k < nd; k++) {
+        dims[k] = PyNumber_AsSsize_t(PyTuple_GET_ITEM(args[1], k), PyExc_OverflowError);
+        if (dims[k] == -1 && PyErr_Occurred()) return NULL;
+        if (dims[k] < 0) return PyErr_Format(PyExc_ValueError, "random draw: negative size in %S", args[1]);
+        n *= dims[k];
+    }
+    state = (PyArrayObject *)args[0];
+    if (!PyArray_Check(args[0]) || PyArray_TYPE(state) != NPY_UINT64 || PyArray_NDIM(state) != 1
+            || PyArray_DIMS(state)[0] != two) {
+        PyObject *dtype = PyObject_GetAttrString(args[0], "dtype"), *shape = PyObject_GetAttrString(args[0], "shape");
+        if (dtype != NULL && shape != NULL)
+            PyErr_Format(PyExc_ValueError, "a random stream's state must be a uint64 array [key, counter] of shape "
+                         "($state_size,), got %S %S", dtype, shape);
+        Py_XDECREF(dtype);
+        Py_XDECREF(shape);
+        return NULL;
+    }
+    key = *(npy_uint64 *)PyArray_GETPTR1(state, 0);
+    counter = *(npy_uint64 *)PyArray_GETPTR1(state, 1);
+    per_group = f64 ? 16 : 32;
+    full = n / per_group;
+    rest = n - full * per_group;
+    words = n * (f64 ? 2 : 1);
+    nt = ag_num_threads();
+    out = (PyArrayObject *)PyArray_EMPTY(nd, dims, f64 ? NPY_FLOAT64 : NPY_FLOAT32, 0);
+    new_state = (PyArrayObject *)PyArray_EMPTY(1, &two, NPY_UINT64, 0);
+    if (out == NULL || new_state == NULL) {
+        Py_XDECREF(out);
+        Py_XDECREF(new_state);
+        return NULL;
+    }
+    data = (char *)PyArray_DATA(out);
+    if (full < nt) nt = (int)(full > 1 ? full : 1);
+    if (nt > 1 && n >= AG_PAR_MIN) {
+        Py_BEGIN_ALLOW_THREADS
+        #pragma omp parallel for num_threads(nt) schedule(static)
+        for (t = 0; t < nt; t++) ag_rng_groups(f64, key, counter, full * t / nt, full * (t + 1) / nt, data);
+        Py_END_ALLOW_THREADS
+    } else if (n >= AG_NOGIL_MIN) {
+        Py_BEGIN_ALLOW_THREADS
+        ag_rng_groups(f64, key, counter, 0, full, data);
+        Py_END_ALLOW_THREADS
+    } else {
+        ag_rng_groups(f64, key, counter, 0, full, data);
+    }
+    if (rest) {
+        ag_rng_groups(f64, key, counter + 8 * (npy_uint64)full, 0, 1, (char *)tail);
+        memcpy(data + full * 128, tail, rest * (f64 ? 8 : 4));  /* a group is 128 bytes in either dtype */
+    }
+    ((npy_uint64 *)PyArray_DATA(new_state))[0] = key;
+    ((npy_uint64 *)PyArray_DATA(new_state))[1] =
+        counter + (npy_uint64)((words + $words_per_block - 1) / $words_per_block);
+    return Py_BuildValue("(NN)", out, new_state);
+}
+
+static PyMethodDef ag_def_rng_uniforms = {"_rng_uniforms", (PyCFunction)(void (*)(void))ag_rng_uniforms, METH_FASTCALL,
+                                          "uniforms in (0, 1) of a shape, and the stream's state after them"};
+"""
+
+
 def _substitute(text: str, **values) -> str:
     """`text` with each `$name` replaced by str(value) (C and Cython braces stay as they are)."""
     for name, value in sorted(values.items(), key=lambda item: -len(item[0])):
@@ -325,6 +414,9 @@ _C_SOURCE = _substitute(_C_PHILOX, rounds=philox.ROUNDS, m0=philox.MULTIPLIERS[0
 HELPERS["_rng_uniforms"] = _substitute(_CYTHON_UNIFORMS, c_source=_C_SOURCE, state_size=philox.STATE_SIZE,
                                        words_per_block=philox.WORDS_PER_BLOCK).strip("\n")
 HELPERS.update(_transform_helpers())
+# for modules written in C: the C of `_rng_uniforms` (with the Philox rounds), a Python-callable function
+C_UNIFORMS = _C_SOURCE + _substitute(_C_UNIFORMS, state_size=philox.STATE_SIZE,
+                                     words_per_block=philox.WORDS_PER_BLOCK)
 _HELPER_NAMES = ("_rng_uniforms", *sorted(_transform_helpers()))
 
 

@@ -129,7 +129,38 @@ def test_the_logistic_regression_step_is_one_c_module_with_the_fused_pass():
     np.testing.assert_array_equal(w.get_value(), w2)  # a failed call updates nothing
 
 
-def test_graphs_with_a_scan_or_a_random_draw_stay_on_cython():
+def test_random_draws_are_c_with_the_bits_of_cython_and_fast_compile():
+    from aotgraph.tensor.shared_randomstreams import RandomStreams
+
+    p = at.dvector("p")
+    draws = {}
+    for mode, in_c in (("FAST_RUN", True), ("FAST_RUN", False), ("FAST_COMPILE", True)):
+        s = RandomStreams(seed=2024)
+        outputs = [s.uniform((3, 40)), s.normal((7,)), s.normal((5,), truncate=True), s.binomial((4,), n=3, p=p),
+                   s.random_integers((6,), low=-2, high=5), s.choice((3,), a=9, replace=False),
+                   s.uniform((70001,), dtype="float32")]  # threads from 65536 draws
+        ag.config.kernels_in_c = in_c
+        try:
+            f = ag.function([p], outputs, mode=mode)
+        finally:
+            ag.config.kernels_in_c = True
+        if mode == "FAST_RUN":
+            assert _in_c(f) == in_c
+        draws[(mode, in_c)] = [f(np.full(4, 0.3)), f(np.full(4, 0.7))]  # two calls: the streams advance alike
+    for key in (("FAST_RUN", False), ("FAST_COMPILE", True)):
+        for first, second in zip(draws[("FAST_RUN", True)], draws[key]):
+            for a, b in zip(first, second):
+                assert a.dtype == b.dtype
+                np.testing.assert_array_equal(a, b, err_msg=str(key))
+    n = at.lscalar("n")
+    sized = ag.function([n], RandomStreams(1).uniform((n,)), mode="FAST_RUN")
+    with pytest.raises(ValueError, match=r"negative size in \(-1,\)"):
+        sized(-1)
+    assert _in_c(sized) and sized(3).shape == (3,)
+
+
+def test_graphs_with_a_scan_stay_on_cython():
+    """(scans, convolutions and pooling: their steps have no C rendering here)"""
     x = at.dvector("x")
     out, _ = ag.scan(lambda v, acc: acc + v, sequences=[x], outputs_info=[at.constant(0.0)])
     f = ag.function([x], out, mode="FAST_RUN")
