@@ -22,6 +22,8 @@ import re
 import textwrap
 from typing import NamedTuple
 
+from aotgraph.codegen.scalar import math_cimports
+
 IND = "    "
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "/", ast.Mod: "%",
            ast.BitOr: "|", ast.BitAnd: "&", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
@@ -38,6 +40,7 @@ _BUILTINS = {"abs", "int", "float", "bool", "round", "len", "sum", "divmod", "ra
 _C_KEYWORDS = {"auto", "case", "char", "default", "do", "double", "enum", "extern", "float", "goto", "int", "long",
                "register", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
                "void", "volatile", "restrict", "inline", "const", "_Bool", "_Generic"}
+_LIBM = set(math_cimports()) - {"INFINITY"} | {"floor", "floorf", "fmod", "fmodf", "copysign", "copysignf"}
 _FUNCTION = re.compile(r"^cdef\s+(?:(inline)\s+)?(.*?[\w*])\s*\b(\w+)\s*\((.*)\)\s*([\w\s]*?)\s*:$")
 
 
@@ -211,9 +214,9 @@ class _Expr:
             # Cython writes an integer literal that meets a C float as a double literal (`1 + e` is `1.0 + e`): the
             # arithmetic is then double, also for a float e (a float32 sigmoid rounds once, from double)
             if _int_literal(node.left) and self.floating(node.right):
-                left = f"{node.left.value}.0"
+                left = f"({_literal_value(node.left)}.0)"
             if _int_literal(node.right) and self.floating(node.left):
-                right = f"{node.right.value}.0"
+                right = f"({_literal_value(node.right)}.0)"
         return f"({left} {_BINOPS[type(node.op)]} {right})"  # a float % is a C error: never silently wrong
 
     def floating(self, node: ast.expr) -> bool:
@@ -236,6 +239,8 @@ class _Expr:
             return t[:-1].strip() if t and t.endswith("*") else None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.casts:
             return self.casts[node.func.id]
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return self.types.get(node.func.id + "()") or _libm_type(node.func.id)
         if _boolean(node):
             return "int"
         parts = {ast.UnaryOp: lambda: [node.operand], ast.BinOp: lambda: [node.left, node.right],
@@ -270,8 +275,8 @@ class _Expr:
     def common(self, a: ast.expr, b: ast.expr) -> str | None:
         """Cython's type of a choice between `a` and `b` where it is plain to see: theirs when they agree, the
         other's when one is an integer literal (Cython makes it of that type)."""
-        ta, tb = self.type_of(a), self.type_of(b)
-        if _int_literal(a) and tb is not None:
+        ta, tb = (None if t is None else t.removeprefix("const ") for t in (self.type_of(a), self.type_of(b)))
+        if _int_literal(a) and tb is not None:  # the temporary is assigned: never const
             return tb
         if _int_literal(b) and ta is not None:
             return ta
@@ -301,7 +306,21 @@ class _Expr:
 
 
 def _int_literal(node: ast.expr) -> bool:
+    """An integer literal, negative ones included (`-3`: a minus applied to 3 in Python's tree)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
     return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _libm_type(name: str) -> str | None:
+    """The return type of a C math function the modules call (`expf`: float; `exp`: double), else None."""
+    if name not in _LIBM:
+        return None
+    return "float" if name.endswith("f") and name[:-1] in _LIBM else "double"
+
+
+def _literal_value(node: ast.expr) -> int:
+    return -node.operand.value if isinstance(node, ast.UnaryOp) else node.value
 
 
 # ---- statements ---------------------------------------------------------------------------------------------
@@ -457,9 +476,9 @@ class _Function:
         if op == "//=" and not (self.integral(parts[0][0], line) and self.integral(parts[1][0], line)):
             raise _fail(line.number, text, "'//=' of operands not plainly integers (Cython floors a float quotient)")
         if op in _AUGMENTED:
-            literal = re.fullmatch(r"\d+", parts[1][0])
+            literal = re.fullmatch(r"-?\d+", parts[1][0].replace(" ", ""))
             if op in ("+=", "-=", "*=", "/=") and literal and self.floating(parts[0][0], line):
-                value = f"{parts[1][0]}.0"  # as in an expression: Cython's `x -= 1` on a float x is `x - 1.0`
+                value = f"({parts[1][0].replace(' ', '')}.0)"  # as in an expression: `x -= 1` on a float is x - 1.0
             return [f"{targets[0]} {op.replace('//=', '/=')} {value};"]
         if len(targets) == 1:
             return [f"{targets[0]} = {value};"]
@@ -641,6 +660,10 @@ def translate(source: str) -> str:
         else:
             raise _fail(first, lines[0], "not a nogil cdef function, extern C block, enum or module variable")
         comments = []
+    for _, _, lines in functions:  # each function's return type, for `1 + f(x)` (Cython knows it)
+        m = _FUNCTION.match(lines[0].strip())
+        if m:
+            types[m.group(3) + "()"] = ctype(m.group(2))
     prototypes, bodies = [], []
     for before, first, lines in functions:
         c = _function(lines, first, counter, types)

@@ -266,6 +266,8 @@ cdef tuple _rng_uniforms(cnp.ndarray state, tuple shape, bint f64):
     cdef int nd = len(shape)
     cdef int k, t
     cdef cnp.npy_int64 n = 1
+    if nd > 64:
+        raise ValueError("random draw: more than 64 dimensions")
     for k in range(nd):
         dims[k] = shape[k]
         if dims[k] < 0:

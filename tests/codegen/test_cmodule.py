@@ -157,6 +157,14 @@ def test_random_draws_are_c_with_the_bits_of_cython_and_fast_compile():
     with pytest.raises(ValueError, match=r"negative size in \(-1,\)"):
         sized(-1)
     assert _in_c(sized) and sized(3).shape == (3,)
+    for in_c in (True, False):  # a draw of more than 64 dimensions: an error in both (the Cython one overran a buffer)
+        ag.config.kernels_in_c = in_c
+        try:
+            deep = ag.function([], RandomStreams(1).uniform((1,) * 70), mode="FAST_RUN")
+        finally:
+            ag.config.kernels_in_c = True
+        with pytest.raises(ValueError, match="random draw: more than 64 dimensions"):
+            deep()
 
 
 def test_graphs_with_a_scan_stay_on_cython():

@@ -407,6 +407,24 @@ def test_expressions_mean_what_cython_meant():
     assert "return 1;" in translate("cdef int f() noexcept nogil:\n    pass\n# column 0\n    return 1\n")
 
 
+def test_integer_literals_meeting_floats_are_doubles_as_cython_writes_them(tmp_path):
+    """Cython writes an integer literal in arithmetic with a C float as a double literal (negative ones, beside a
+    function's float result, in `x -= 1` too), so the arithmetic is double: `1 + expf(x)` is `1.0 + expf(x)`. And a
+    choice between elements read through a `const` pointer gets a temporary that can be assigned."""
+    c = translate("cdef inline float g(float x) noexcept nogil:\n    return x * -3 + 1 + expf(x)\n\n"
+                  "cdef inline double h(const double* a, double b) noexcept nogil:\n    cdef double y = 2\n"
+                  "    y -= -1\n    return (a[0] if b > 0 else 0) + max(a[0], b) + (1 + g(b)) + y\n\n"
+                  "cdef inline cnp.npy_float32 k(cnp.npy_float32 x) noexcept nogil:\n    return 1 + x\n")
+    assert "(((x * (-3.0)) + (1.0)) + expf(x))" in c and "y -= (-1.0);" in c and "((1.0) + g(b))" in c
+    assert "((1.0) + x)" in c and "const double __ag_c" not in c
+    lib = _shared_library("#include <math.h>\n#include <numpy/npy_common.h>\n" + c.replace("static inline ", "")
+                          + "\n", tmp_path)
+    lib.g.restype, lib.g.argtypes = ctypes.c_float, [ctypes.c_float]
+    x = np.float32(0.3)
+    want = np.float32(np.float64(x) * -3.0 + 1.0 + np.float64(np.float32(np.exp(np.float32(x)))))
+    assert abs(lib.g(ctypes.c_float(x)) - want) <= abs(want) * 2e-7  # double arithmetic, rounded once
+
+
 @pytest.mark.parametrize("source, line, message", [
     ("cdef int f(int a):\n    return a\n", 1, "without 'nogil'"),
     ("cdef int f(int a) noexcept nogil:\n    cdef int b = 1\n    return a ** b\n", 3, r"'\*\*'"),
