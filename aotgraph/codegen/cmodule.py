@@ -24,8 +24,15 @@ import symtable
 from aotgraph.codegen.cython_c import Untranslatable, translate
 from aotgraph.codegen.dtypes import CTYPE, TYPENUM
 from aotgraph.codegen.ir import PER_ROW, CallStep, ElemwiseStep, Kernel, ReduceStep
-from aotgraph.codegen.loops import BLOCK, elemwise_loop, reduce_loop, unique_names
-from aotgraph.codegen.matvec_kernel import MatvecCall, matvec_c_source
+from aotgraph.codegen.loops import BLOCK, CHUNK, elemwise_loop, reduce_loop, unique_names
+from aotgraph.codegen.matvec_kernel import (
+    BLOCK_BYTES,
+    MAX_UNITS,
+    MIN_ROWS,
+    PAR_MIN,
+    MatvecCall,
+    matvec_c_source,
+)
 from aotgraph.codegen.random_kernel import C_UNIFORMS
 from aotgraph.codegen.render import render_template
 from aotgraph.codegen.scalar import vector_math_declarations
@@ -438,10 +445,10 @@ def _matvec_step(call: MatvecCall) -> str:
              f"wp = ({t} *)PyArray_DATA(wc);", f"zp = ({t} *)PyArray_DATA(z);", f"vp = ({t} *)PyArray_DATA(v);",
              "if (!fused && n > 0) {",  # X's rows are not contiguous: numpy's products, the loop computes v only
              IND + f"if (ag_matmul({x}, {w}, z) < 0) goto fail;", "}",
-             f"blk = {call.block_bytes} / (m * {size} > 1 ? m * {size} : 1);",
-             f"blk = blk < {call.min_rows} ? {call.min_rows} : (blk > {call.chunk} ? {call.chunk} : blk);",
+             f"blk = {BLOCK_BYTES} / (m * {size} > 1 ? m * {size} : 1);",
+             f"blk = blk < {MIN_ROWS} ? {MIN_ROWS} : (blk > {CHUNK} ? {CHUNK} : blk);",
              "if (n > 0) {",
-             IND + f"per_unit = blk * ((((n + blk - 1) / blk) + {call.max_units - 1}) / {call.max_units});",
+             IND + f"per_unit = blk * ((((n + blk - 1) / blk) + {MAX_UNITS - 1}) / {MAX_UNITS});",
              IND + "units = (n + per_unit - 1) / per_unit;", "}",
              "if (fused && units > 0) {", IND + "pdims[0] = units;", IND + "pdims[1] = m;",
              IND + f"parts = (PyArrayObject *)PyArray_EMPTY(2, pdims, {num}, 0);",
@@ -451,7 +458,7 @@ def _matvec_step(call: MatvecCall) -> str:
     args = ["xb", "rs", "wp", "n", "m", "per_unit", "blk", "zp", "vp", "pp", "fused"]
     args += [f"a{k}" for k in leaves.scalars] + [f"q{k}, s{k}" for k in leaves.vectors]
     units = f"{call.fname}_units({{}}, {', '.join(args)})"
-    code += [f"if (fused && nt > 1 && n * m >= {call.par_min}) {{",
+    code += [f"if (fused && nt > 1 && n * m >= {PAR_MIN}) {{",
              IND + "Py_BEGIN_ALLOW_THREADS",
              IND + "#pragma omp parallel for num_threads(nt) schedule(static) reduction(|:err)",
              IND + "for (t = 0; t < nt; t++) err |= " + units.format("units * t / nt, units * (t + 1) / nt") + ";",

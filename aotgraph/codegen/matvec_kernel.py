@@ -148,11 +148,6 @@ class MatvecCall:
     units_lines: list[str]
     uses_err: bool
     helpers: dict[str, str]
-    block_bytes: int = BLOCK_BYTES
-    min_rows: int = MIN_ROWS
-    chunk: int = CHUNK
-    max_units: int = MAX_UNITS
-    par_min: int = PAR_MIN
 
     @property
     def itemsize(self) -> int:
